@@ -1,0 +1,79 @@
+import uuid
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from tasks.models import Category, Task
+
+
+class TaskForm(forms.ModelForm):
+    class Meta:
+        model = Task
+        fields = ["name"]
+        widgets = {"name": forms.TextInput(attrs={"placeholder": "e.g. Ants or bees"})}
+
+
+class CategoryForm(forms.ModelForm):
+    class Meta:
+        model = Category
+        fields = ["name"]
+        widgets = {"name": forms.TextInput(attrs={"placeholder": "New category"})}
+
+    def __init__(self, *args, task, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        clash = self.task.categories.filter(name__iexact=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(f"This task already has a category named “{name}”.")
+        return name
+
+    def save(self, commit=True):
+        self.instance.task = self.task
+        return super().save(commit)
+
+
+class ImageCodesField(forms.Field):
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        try:
+            return [uuid.UUID(code) for code in value or []]
+        except ValueError:
+            raise ValidationError("That is not a list of image codes.") from None
+
+    def validate(self, value):
+        if not value:
+            raise ValidationError("Select at least one image.")
+
+
+class SelectionForm(forms.Form):
+    """Images of one task picked in the grid; codes of other tasks simply match nothing."""
+
+    images = ImageCodesField()
+
+    def __init__(self, *args, task, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def selected_images(self):
+        return self.task.images.filter(code__in=self.cleaned_data["images"])
+
+
+class MoveForm(SelectionForm):
+    category = forms.CharField(error_messages={"required": "Choose where to move them."})
+
+    def clean_category(self):
+        """A category code of this task, or "unsorted" (cleaned to None)."""
+        value = self.cleaned_data["category"]
+        if value == "unsorted":
+            return None
+        try:
+            return self.task.categories.get(code=uuid.UUID(value))
+        except (ValueError, Category.DoesNotExist):
+            raise ValidationError("That category is not in this task.") from None
+
+    def save(self):
+        return self.selected_images().update(category=self.cleaned_data["category"])

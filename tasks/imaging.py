@@ -1,0 +1,99 @@
+"""What a stored photo must be: a decodable image in an allowed format, within the pixel
+limit, turned into correct RGB with its EXIF orientation applied, plus a thumbnail."""
+
+import io
+from dataclasses import dataclass
+
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()
+
+# Pillow parses only these; anything else (SVG, HTML, PDF, PSD ...) is refused unread.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF")
+EXTENSIONS = {
+    "JPEG": "jpg",
+    "MPO": "jpg",  # multi-picture JPEG from some cameras; Pillow names it MPO
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "HEIF": "heic",
+}
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "heic": "image/heic",
+}
+BROWSER_FORMATS = {"jpg", "png", "gif", "webp", "bmp"}
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+class ImageRejected(Exception):
+    """The reason a file cannot become a stored image, worded for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    format: str
+    extension: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> CheckedImage:
+    """Decode data as an image, whatever its name says, and make its thumbnail."""
+    if not data:
+        raise ImageRejected("the file is empty")
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    f"{width}x{height} pixels is more than the limit of "
+                    f"{max_pixels / 1e6:g} megapixels per image"
+                )
+            if image.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
+                width, height = height, width
+            # A JPEG can decode straight at a fraction of its size: much faster for a
+            # thumbnail, and the whole file is still read, so damage is still found.
+            image.draft("RGB", (thumbnail_size, thumbnail_size))
+            thumbnail = to_rgb(ImageOps.exif_transpose(image))
+            format = image.format
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            "not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC)"
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageRejected(
+            f"more than the limit of {max_pixels / 1e6:g} megapixels per image"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise ImageRejected("the image data is damaged or truncated") from None
+    thumbnail.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumbnail.save(out, "WEBP", quality=82)
+    return CheckedImage(format, EXTENSIONS[format], width, height, out.getvalue())
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB that looks like the original: 16-bit scaled down, not clipped;
+    transparency laid on white; CMYK and palettes converted."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    elif image.mode == "F":
+        image = image.convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        background = Image.new("RGB", image.size, "white")
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = background
+    return image if image.mode == "RGB" else image.convert("RGB")

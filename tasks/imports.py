@@ -1,0 +1,288 @@
+"""Turning uploaded files and zip archives into stored images, one file at a time.
+
+Every file gets a line in the report: added, duplicate, or rejected with the reason.
+One bad file never stops the rest. Zip members are read one at a time into memory,
+never extracted by name, so no member can write anywhere.
+"""
+
+import hashlib
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError
+
+from tasks.imaging import ImageRejected, check_image
+from tasks.models import Image
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    outcome: str  # "added", "duplicate" or "rejected"
+    reason: str = ""
+    image: Image | None = None
+
+
+@dataclass
+class ImportReport:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def of(self, outcome):
+        return [file for file in self.files if file.outcome == outcome]
+
+    @property
+    def added(self):
+        return self.of("added")
+
+    @property
+    def duplicates(self):
+        return self.of("duplicate")
+
+    @property
+    def rejected(self):
+        return self.of("rejected")
+
+
+@dataclass(frozen=True)
+class Limits:
+    image_bytes: int
+    image_pixels: int
+    zip_bytes: int
+    zip_members: int
+    zip_uncompressed_bytes: int
+
+    @classmethod
+    def from_settings(cls):
+        return cls(
+            image_bytes=settings.VIZE_MAX_IMAGE_BYTES,
+            image_pixels=settings.VIZE_MAX_IMAGE_PIXELS,
+            zip_bytes=settings.VIZE_MAX_ZIP_BYTES,
+            zip_members=settings.VIZE_MAX_ZIP_MEMBERS,
+            zip_uncompressed_bytes=settings.VIZE_MAX_ZIP_UNCOMPRESSED_BYTES,
+        )
+
+
+def megabytes(size):
+    return f"{size / 1024 / 1024:.3g} MB"
+
+
+def import_files(task, files, *, category=None, folders_as_categories=False, limits=None):
+    """Store each uploaded file (an image or a zip of images) in task.
+
+    Images go to category (None is Unsorted). With folders_as_categories, the top
+    folders of a zip name the categories of its members, created when missing.
+    """
+    limits = limits or Limits.from_settings()
+    report = ImportReport()
+    for upload in files:
+        head = upload.read(len(ZIP_MAGIC))
+        upload.seek(0)
+        if head == ZIP_MAGIC:
+            import_zip(task, upload, category, folders_as_categories, limits, report)
+        elif upload.size > limits.image_bytes:
+            report.files.append(too_large(upload.name, upload.size, limits))
+        else:
+            report.files.append(import_image(task, upload.name, upload.read(), category, limits))
+    return report
+
+
+def too_large(name, size, limits):
+    return FileOutcome(
+        name,
+        "rejected",
+        f"the file is {megabytes(size)}; the limit is {megabytes(limits.image_bytes)} per image",
+    )
+
+
+def import_image(task, name, data, category, limits):
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = task.images.filter(sha256=sha256).select_related("category").first()
+    if existing:
+        return duplicate_of(name, existing)
+    try:
+        checked = check_image(
+            data, max_pixels=limits.image_pixels, thumbnail_size=settings.VIZE_THUMBNAIL_SIZE
+        )
+    except ImageRejected as rejection:
+        return FileOutcome(name, "rejected", str(rejection))
+
+    file_name = f"{task.storage_prefix}/images/{sha256}.{checked.extension}"
+    thumbnail_name = f"{task.storage_prefix}/thumbnails/{sha256}.webp"
+    try:
+        write_once(file_name, data)
+        write_once(thumbnail_name, checked.thumbnail)
+    except OSError as error:
+        return FileOutcome(name, "rejected", f"could not be stored ({error.strerror or error})")
+    try:
+        image = task.images.create(
+            category=category,
+            sha256=sha256,
+            file=file_name,
+            thumbnail=thumbnail_name,
+            original_name=name[-255:],
+            format=checked.format,
+            width=checked.width,
+            height=checked.height,
+            size=len(data),
+        )
+    except IntegrityError:
+        # The same bytes arrived in a concurrent upload, which stored them first.
+        return duplicate_of(name, task.images.select_related("category").get(sha256=sha256))
+    return FileOutcome(name, "added", image=image)
+
+
+def duplicate_of(name, existing):
+    where = existing.category.name if existing.category else "Unsorted"
+    return FileOutcome(
+        name,
+        "duplicate",
+        f"the same picture is already in this task ({existing.display_name}, in {where})",
+        image=existing,
+    )
+
+
+def write_once(name, data):
+    """Content-addressed names: a file already there holds these very bytes."""
+    if default_storage.exists(name):
+        return
+    try:
+        stored = default_storage.save(name, ContentFile(data))
+    except OSError:
+        default_storage.delete(name)
+        raise
+    if stored != name:
+        # A concurrent upload wrote the same name between exists() and save().
+        default_storage.delete(stored)
+
+
+def import_zip(task, upload, category, folders_as_categories, limits, report):
+    archive_name = upload.name
+    if upload.size > limits.zip_bytes:
+        report.files.append(
+            FileOutcome(
+                archive_name,
+                "rejected",
+                f"the archive is {megabytes(upload.size)}; "
+                f"the limit is {megabytes(limits.zip_bytes)} per zip",
+            )
+        )
+        return
+    try:
+        archive = zipfile.ZipFile(upload)
+        members = [info for info in archive.infolist() if is_wanted(info)]
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
+        report.files.append(FileOutcome(archive_name, "rejected", "not a readable zip archive"))
+        return
+    if len(members) > limits.zip_members:
+        report.files.append(
+            FileOutcome(
+                archive_name,
+                "rejected",
+                f"the archive holds {len(members):,} files; "
+                f"the limit is {limits.zip_members:,} per zip",
+            )
+        )
+        return
+
+    strip = common_folders(info.filename for info in members) if folders_as_categories else 0
+    uncompressed = 0
+    with archive:
+        for info in members:
+            name = f"{archive_name}/{info.filename}"
+            refusal = unsafe_member(info)
+            if refusal:
+                report.files.append(FileOutcome(name, "rejected", refusal))
+                continue
+            data, refusal = read_member(archive, info, limits)
+            if refusal:
+                report.files.append(FileOutcome(name, "rejected", refusal))
+                continue
+            uncompressed += len(data)
+            if uncompressed > limits.zip_uncompressed_bytes:
+                report.files.append(
+                    FileOutcome(
+                        name,
+                        "rejected",
+                        "the archive unpacks to more than "
+                        f"{megabytes(limits.zip_uncompressed_bytes)}; "
+                        "this and the files after it were not read",
+                    )
+                )
+                return
+            target = category
+            if folders_as_categories:
+                folder = category_folder(info.filename, strip)
+                if folder:
+                    target = task.category_named(folder)
+            report.files.append(import_image(task, name, data, target, limits))
+
+
+def is_wanted(info):
+    """Folders, macOS resource forks and hidden files are not photos."""
+    if info.is_dir():
+        return False
+    parts = PurePosixPath(info.filename).parts
+    return not any(part == "__MACOSX" or is_hidden(part) for part in parts)
+
+
+def is_hidden(part):
+    return part.startswith(".") and part not in (".", "..")
+
+
+def unsafe_member(info):
+    path = info.filename.replace("\\", "/")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "an absolute path inside the archive; not read"
+    if ".." in path.split("/"):
+        return "a path that leaves the archive (..); not read"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "a symbolic link, not a file; not read"
+    if info.flag_bits & 0x1:
+        return "encrypted; vizeapp cannot read password-protected archives"
+    return ""
+
+
+def read_member(archive, info, limits):
+    """The member's bytes, read up to one byte past the image limit whatever its header
+    declares, so neither a zip bomb nor a lying size can fill the memory."""
+    if info.file_size > limits.image_bytes:
+        return None, too_large(info.filename, info.file_size, limits).reason
+    try:
+        with archive.open(info) as member:
+            data = member.read(limits.image_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError):
+        return None, "could not be read from the archive (damaged or unsupported compression)"
+    if len(data) > limits.image_bytes:
+        return None, f"unpacks to more than {megabytes(limits.image_bytes)}, the limit per image"
+    if data.startswith(ZIP_MAGIC):
+        return None, "a zip inside the zip; upload it on its own"
+    return data, ""
+
+
+def common_folders(paths):
+    """How many leading folders all members share while some member goes deeper: the
+    wrapping folders of a zipped directory, such as dataset/train/ in
+    dataset/train/ants/1.jpg, which are not category names."""
+    folder_lists = [PurePosixPath(path).parts[:-1] for path in paths]
+    depth = 0
+    while (
+        folder_lists
+        and all(len(folders) > depth for folders in folder_lists)
+        and len({folders[depth] for folders in folder_lists}) == 1
+        and any(len(folders) > depth + 1 for folders in folder_lists)
+    ):
+        depth += 1
+    return depth
+
+
+def category_folder(path, strip):
+    folders = PurePosixPath(path).parts[:-1]
+    return folders[strip] if len(folders) > strip else ""

@@ -1,0 +1,155 @@
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import models, transaction
+from django.db.models import Count
+from django.db.models.functions import Lower
+from django.urls import reverse
+
+CATEGORY_NAME_MAX_LENGTH = 100
+
+
+class TaskQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        return self.filter(owner=user)
+
+    def with_counts(self):
+        return self.annotate(
+            image_count=Count("images", distinct=True),
+            category_count=Count("categories", distinct=True),
+        )
+
+
+class Task(models.Model):
+    """One classification problem ("ants or bees"): its categories and images."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="tasks")
+    name = models.CharField(max_length=100)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("tasks:detail", args=[self.code])
+
+    @property
+    def storage_prefix(self):
+        return f"tasks/{self.code}"
+
+    def category_named(self, name):
+        """The category with this name, ignoring case, created if it does not exist yet."""
+        name = name.strip()[:CATEGORY_NAME_MAX_LENGTH]
+        category = self.categories.filter(name__iexact=name).first()
+        if category is None:
+            category = self.categories.create(name=name)
+        return category
+
+    def categories_with_counts(self):
+        return self.categories.annotate(image_count=Count("images"))
+
+    def unsorted_count(self):
+        return self.images.filter(category=None).count()
+
+    def delete_with_files(self):
+        """Delete the task, its rows, and (once that has committed) its stored files."""
+        prefix = self.storage_prefix
+        with transaction.atomic():
+            self.delete()
+            transaction.on_commit(lambda: delete_folder(default_storage, prefix))
+
+
+class Category(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=CATEGORY_NAME_MAX_LENGTH)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # Creation order keeps the number keys 1-9 of the labeling grid stable.
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint("task", Lower("name"), name="category_name_unique_in_task"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ImageQuerySet(models.QuerySet):
+    def in_view(self, view):
+        """Images shown under a side-bar entry: "all", "unsorted" or a Category."""
+        if view == "all":
+            return self
+        if view == "unsorted":
+            return self.filter(category=None)
+        return self.filter(category=view)
+
+    def delete_with_files(self):
+        """Delete these images and, once that has committed, their stored files."""
+        names = []
+        for original, thumbnail in self.values_list("file", "thumbnail"):
+            names += [original, thumbnail]
+        with transaction.atomic():
+            count, _ = self.delete()
+            transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        return count
+
+
+class Image(models.Model):
+    """A stored photo: the original bytes as uploaded, named by their SHA-256, and a
+    thumbnail with the EXIF orientation applied."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="images")
+    category = models.ForeignKey(
+        Category, models.SET_NULL, null=True, blank=True, related_name="images"
+    )
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(max_length=200)
+    thumbnail = models.FileField(max_length=200)
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=10)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint("task", "sha256", name="image_unique_in_task"),
+        ]
+        indexes = [models.Index(fields=["task", "category", "-id"], name="image_grid")]
+
+    def __str__(self):
+        return self.original_name
+
+    @property
+    def display_name(self):
+        """The file name without the folders it had inside a zip archive."""
+        return self.original_name.rsplit("/", 1)[-1]
+
+
+def delete_folder(storage, prefix):
+    """Delete every file under prefix, walking the folders the storage reports."""
+    if not storage.exists(prefix):
+        return
+    directories, files = storage.listdir(prefix)
+    for name in files:
+        storage.delete(f"{prefix}/{name}")
+    for directory in directories:
+        delete_folder(storage, f"{prefix}/{directory}")
+    if isinstance(storage, FileSystemStorage):
+        # A local disk keeps the emptied folder; object stores have no folders.
+        storage.delete(prefix)

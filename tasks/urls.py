@@ -1,0 +1,45 @@
+from django.urls import path
+
+from tasks import views
+
+app_name = "tasks"
+
+urlpatterns = [
+    path("", views.task_list, name="list"),
+    path("tasks/<uuid:task_code>/", views.task_detail, name="detail"),
+    path("tasks/<uuid:task_code>/rename/", views.task_rename, name="rename"),
+    path("tasks/<uuid:task_code>/delete/", views.task_delete, name="delete"),
+    path("tasks/<uuid:task_code>/upload/", views.upload, name="upload"),
+    path(
+        "tasks/<uuid:task_code>/categories/new/",
+        views.category_create,
+        name="category_create",
+    ),
+    path(
+        "tasks/<uuid:task_code>/categories/<uuid:category_code>/rename/",
+        views.category_rename,
+        name="category_rename",
+    ),
+    path(
+        "tasks/<uuid:task_code>/categories/<uuid:category_code>/delete/",
+        views.category_delete,
+        name="category_delete",
+    ),
+    path("tasks/<uuid:task_code>/images/move/", views.images_move, name="images_move"),
+    path("tasks/<uuid:task_code>/images/delete/", views.images_delete, name="images_delete"),
+    path(
+        "tasks/<uuid:task_code>/images/<uuid:image_code>/",
+        views.image_detail,
+        name="image_detail",
+    ),
+    path(
+        "tasks/<uuid:task_code>/images/<uuid:image_code>/file/",
+        views.image_file,
+        name="image_file",
+    ),
+    path(
+        "tasks/<uuid:task_code>/images/<uuid:image_code>/thumbnail/",
+        views.image_thumbnail,
+        name="image_thumbnail",
+    ),
+]

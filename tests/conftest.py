@@ -1,0 +1,79 @@
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from tasks import imports
+from tasks.models import Task
+from tests import images
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Every test stores its files in a folder of its own, and reads static files
+    without the manifest that `collectstatic` writes for production."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def owner(db):
+    return User.objects.create_user("owner", password="a long owner passphrase")
+
+
+@pytest.fixture
+def outsider(db):
+    return User.objects.create_user("outsider", password="a long outsider passphrase")
+
+
+@pytest.fixture
+def owner_client(owner):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    client = Client()
+    client.force_login(outsider)
+    return client
+
+
+@pytest.fixture
+def task(owner):
+    return Task.objects.create(owner=owner, name="Ants or bees")
+
+
+@pytest.fixture
+def ants(task):
+    return task.categories.create(name="ants")
+
+
+@pytest.fixture
+def bees(task):
+    return task.categories.create(name="bees")
+
+
+def add_images(task, category, count, start=0):
+    files = [
+        SimpleUploadedFile(f"photo-{start + i}.png", images.png(color))
+        for i, color in enumerate(images.colors(start + count)[start:])
+    ]
+    report = imports.import_files(task, files, category=category)
+    assert len(report.added) == count, report.files
+    return [outcome.image for outcome in report.added]
+
+
+@pytest.fixture
+def ant_images(task, ants):
+    return add_images(task, ants, 3)
+
+
+@pytest.fixture
+def unsorted_images(task):
+    return add_images(task, None, 2, start=10)

@@ -1,0 +1,101 @@
+"""Pictures made on the spot with Pillow, so the suite needs no photo collection."""
+
+import io
+import struct
+import zipfile
+import zlib
+
+from PIL import Image
+
+
+def encode(image, format, **options):
+    out = io.BytesIO()
+    image.save(out, format, **options)
+    return out.getvalue()
+
+
+def png(color=(220, 40, 40), size=(64, 48)):
+    return encode(Image.new("RGB", size, color), "PNG")
+
+
+def jpeg(color=(40, 90, 220), size=(64, 48), **options):
+    return encode(Image.new("RGB", size, color), "JPEG", quality=95, **options)
+
+
+def exif_rotated_jpeg():
+    """A 60x30 picture, red on its left half, whose EXIF says "rotate 90° clockwise"
+    (orientation 6): it should stand 30x60 with red on top."""
+    image = Image.new("RGB", (60, 30), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(image, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def sixteen_bit_png(level=0x8000):
+    image = Image.new("I;16", (16, 16))
+    image.putdata([level] * 256)
+    return encode(image, "PNG")
+
+
+def cmyk_jpeg():
+    """Pure cyan ink on the whole page: should look like (0, 255, 255) in RGB."""
+    return encode(Image.new("CMYK", (32, 32), (255, 0, 0, 0)), "JPEG", quality=95)
+
+
+def transparent_png():
+    return encode(Image.new("RGBA", (16, 16), (255, 0, 0, 0)), "PNG")
+
+
+def palette_gif_with_transparency():
+    image = Image.new("P", (16, 16), 0)
+    image.putpalette([0, 255, 0] + [0, 0, 0] * 255)
+    return encode(image, "GIF", transparency=0)
+
+
+def animated_gif():
+    """Two frames: red, then blue. The first frame is the picture."""
+    frames = [Image.new("RGB", (16, 16), color) for color in ((255, 0, 0), (0, 0, 255))]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+
+
+def heic(color=(200, 120, 0)):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    return encode(Image.new("RGB", (64, 48), color), "HEIF")
+
+
+def png_declaring(width, height):
+    """A valid PNG header that claims width x height pixels, with almost no data:
+    a pixel flood that must be refused before anything is decoded."""
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
+    )
+
+
+def zip_of(members, compression=zipfile.ZIP_DEFLATED):
+    """A zip archive of {name: bytes}, member names written exactly as given."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
+    return out.getvalue()
+
+
+def colors(count):
+    """count clearly different solid colours, each a different picture."""
+    return [((37 * i) % 256, (91 * i) % 256, (53 * i + 40) % 256) for i in range(count)]

@@ -1,0 +1,58 @@
+"""Run the whole site locally: the web server, one RQ worker and, when REDIS_URL is unset,
+the embedded Redis they share. Ctrl-C stops everything it started."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from vizeapp import embedded_redis
+
+
+class Command(BaseCommand):
+    help = "Start the web server and a worker (and the embedded Redis if REDIS_URL is unset)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args, bind, web_workers, **options):
+        children = []
+        if not os.environ.get("REDIS_URL"):
+            children.append(embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, settings.VAR_DIR))
+            self.stdout.write(f"Embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
+        python = sys.executable
+        web = [
+            *(python, "-m", "gunicorn", "vizeapp.wsgi", f"--bind={bind}"),
+            *(f"--workers={web_workers}", "--threads=4", "--timeout=300", "--access-logfile=-"),
+        ]
+        children.append(subprocess.Popen(web))
+        children.append(subprocess.Popen([python, "manage.py", "rqworker", "training", "default"]))
+        self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
+        self.stdout.write("Press Ctrl-C to stop the site, the worker and Redis.")
+
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        # Redis goes last so that the worker can finish talking to it.
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if not stopping:
+            sys.exit("A process of the site exited; everything was stopped.")
