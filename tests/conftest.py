@@ -9,6 +9,11 @@ from tests import images
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test stores its files in a folder of its own, and reads static files
     without the manifest that `collectstatic` writes for production."""

@@ -1,0 +1,77 @@
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+
+@pytest.fixture
+def signed_up(client, db):
+    return client.post(
+        reverse("signup"),
+        {
+            "username": "ada",
+            "password1": "analytical engine 1843",
+            "password2": "analytical engine 1843",
+        },
+    )
+
+
+def test_it_signs_up_and_signs_in(client, signed_up):
+    assert signed_up.status_code == 302
+    assert signed_up.url == reverse("tasks:list")
+    assert client.get(reverse("tasks:list")).context["user"].username == "ada"
+
+
+def test_it_refuses_mismatched_passwords(client, db):
+    response = client.post(
+        reverse("signup"),
+        {"username": "ada", "password1": "analytical engine 1843", "password2": "other"},
+    )
+    assert response.status_code == 200
+    assert "The two password fields didn’t match." in response.content.decode()
+    assert not User.objects.exists()
+
+
+def test_it_signs_in_with_the_right_password(client, owner):
+    response = client.post(
+        reverse("login"), {"username": "owner", "password": "a long owner passphrase"}
+    )
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_it_signs_out_by_post_only(owner_client):
+    assert owner_client.get(reverse("logout")).status_code == 405
+    assert owner_client.post(reverse("logout")).status_code == 302
+    assert owner_client.get(reverse("tasks:list")).status_code == 302
+
+
+def test_it_changes_the_password(owner_client, owner):
+    response = owner_client.post(
+        reverse("password_change"),
+        {
+            "old_password": "a long owner passphrase",
+            "new_password1": "a brand new passphrase",
+            "new_password2": "a brand new passphrase",
+        },
+    )
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("a brand new passphrase")
+
+
+def test_it_locks_out_sign_in_after_five_wrong_passwords(client, owner):
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "owner", "password": "wrong"})
+    response = client.post(
+        reverse("login"), {"username": "owner", "password": "a long owner passphrase"}
+    )
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("url", ["/", "/accounts/password/"])
+def test_pages_need_a_signed_in_user(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))

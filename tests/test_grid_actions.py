@@ -1,0 +1,113 @@
+"""Moving, deleting and looking at images from the labeling grid."""
+
+from django.urls import reverse
+
+
+def move(client, task, images, category, view="all"):
+    return client.post(
+        reverse("tasks:images_move", args=[task.code]),
+        {"images": [str(i.code) for i in images], "category": category, "view": view},
+        headers={"HX-Request": "true"},
+    )
+
+
+def test_moving_answers_the_side_bar_with_new_counts(owner_client, task, ants, bees, ant_images):
+    response = move(owner_client, task, ant_images[:2], str(bees.code))
+    assert bees.images.count() == 2
+    assert ants.images.count() == 1
+    counts = {c.name: c.image_count for c in response.context["categories"]}
+    assert counts == {"ants": 1, "bees": 2}
+    assert "Moved 2 images to bees." in response.content.decode()
+
+
+def test_moved_tiles_leave_a_grid_that_no_longer_shows_them(
+    owner_client, task, ants, bees, ant_images
+):
+    response = move(owner_client, task, ant_images[:1], str(bees.code), view=str(ants.code))
+    html = response.content.decode()
+    assert f'<div id="tile-{ant_images[0].code}" hx-swap-oob="delete"></div>' in html
+    assert f"tile-{ant_images[1].code}" not in html
+
+
+def test_moved_tiles_stay_in_the_all_images_grid(owner_client, task, bees, ant_images):
+    html = move(owner_client, task, ant_images[:1], str(bees.code)).content.decode()
+    assert 'hx-swap-oob="delete"' not in html
+
+
+def test_it_moves_images_to_unsorted(owner_client, task, ants, ant_images):
+    move(owner_client, task, ant_images, "unsorted")
+    assert task.images.filter(category=None).count() == 3
+
+
+def test_a_move_needs_a_selection(owner_client, task, bees):
+    response = move(owner_client, task, [], str(bees.code))
+    assert response.status_code == 400
+    assert "Select at least one image." in response.content.decode()
+
+
+def test_a_move_to_a_category_of_another_task_is_refused(owner_client, owner, task, ant_images):
+    elsewhere = owner.tasks.create(name="Other").categories.create(name="cats")
+    response = move(owner_client, task, ant_images, str(elsewhere.code))
+    assert response.status_code == 400
+    assert not elsewhere.images.exists()
+
+
+def test_a_plain_form_move_redirects_back_to_the_same_view(
+    owner_client, task, ants, bees, ant_images
+):
+    response = owner_client.post(
+        reverse("tasks:images_move", args=[task.code]),
+        {"images": [str(ant_images[0].code)], "category": str(bees.code), "view": str(ants.code)},
+    )
+    assert response.url == f"{task.get_absolute_url()}?view={ants.code}"
+    assert bees.images.count() == 1
+
+
+def test_deleting_images_removes_rows_and_files(
+    owner_client, task, ant_images, media_root, django_capture_on_commit_callbacks
+):
+    doomed = ant_images[:2]
+    paths = [media_root / i.file.name for i in doomed] + [
+        media_root / i.thumbnail.name for i in doomed
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            reverse("tasks:images_delete", args=[task.code]),
+            {"images": [str(i.code) for i in doomed], "view": "all"},
+            headers={"HX-Request": "true"},
+        )
+    assert "Deleted 2 images." in response.content.decode()
+    assert task.images.count() == 1
+    assert not any(path.exists() for path in paths)
+    assert (media_root / ant_images[2].file.name).exists()
+
+
+def test_the_larger_view_names_the_file_its_size_and_category(owner_client, task, ants, ant_images):
+    image = ant_images[0]
+    response = owner_client.get(reverse("tasks:image_detail", args=[task.code, image.code]))
+    html = response.content.decode()
+    assert image.original_name in html
+    assert "64 × 48 pixels" in html
+    assert "<dd>ants</dd>" in html
+
+
+def test_the_original_is_served_as_an_image_never_sniffed(owner_client, task, ant_images):
+    image = ant_images[0]
+    response = owner_client.get(reverse("tasks:image_file", args=[task.code, image.code]))
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_download_is_an_attachment(owner_client, task, ant_images):
+    image = ant_images[0]
+    response = owner_client.get(
+        reverse("tasks:image_file", args=[task.code, image.code]), {"download": ""}
+    )
+    assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_the_thumbnail_is_webp(owner_client, task, ant_images):
+    image = ant_images[0]
+    response = owner_client.get(reverse("tasks:image_thumbnail", args=[task.code, image.code]))
+    assert response["Content-Type"] == "image/webp"

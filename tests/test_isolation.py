@@ -1,0 +1,111 @@
+"""Every route of a task, every method, for an outsider, an anonymous visitor and the
+owner: the outsider gets 404 and changes nothing, the visitor is sent to sign in.
+The routes come from the URL resolver, so a new route is covered or fails here."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tasks.models import Category, Image, Task
+from tests import images
+
+# How each URL parameter is filled from the owner's objects.
+PARAMETERS = {
+    "task_code": lambda objects: objects["task"].code,
+    "category_code": lambda objects: objects["category"].code,
+    "image_code": lambda objects: objects["image"].code,
+}
+
+
+def routes(patterns=None, namespace=""):
+    patterns = get_resolver().url_patterns if patterns is None else patterns
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from routes(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", list(entry.pattern.converters)
+
+
+OWNED_ROUTES = sorted(
+    (name, parameters) for name, parameters in routes() if parameters and name.startswith("tasks:")
+)
+
+
+def test_every_route_with_parameters_is_covered():
+    uncovered = [
+        (name, parameter)
+        for name, parameters in routes()
+        for parameter in parameters
+        if parameter not in PARAMETERS
+    ]
+    assert uncovered == []
+    assert len(OWNED_ROUTES) >= 11
+
+
+@pytest.fixture
+def objects(task, ants, ant_images):
+    return {"task": task, "category": ants, "image": ant_images[0]}
+
+
+def url_of(name, parameters, objects):
+    return reverse(name, kwargs={p: PARAMETERS[p](objects) for p in parameters})
+
+
+def hostile_post_data(objects):
+    return {
+        "name": "taken over",
+        "images": [str(objects["image"].code)],
+        "category": "unsorted",
+        "target": "unsorted",
+        "files": SimpleUploadedFile("x.png", images.png((1, 2, 3))),
+    }
+
+
+def snapshot(media_root):
+    return (
+        list(Task.objects.values_list("name", "owner")),
+        list(Category.objects.values_list("name", "task")),
+        list(Image.objects.values_list("code", "category")),
+        sorted(str(path) for path in media_root.rglob("*")),
+    )
+
+
+@pytest.mark.parametrize(("name", "parameters"), OWNED_ROUTES)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_outsider_gets_404_and_changes_nothing(
+    outsider_client,
+    objects,
+    media_root,
+    name,
+    parameters,
+    method,
+    django_capture_on_commit_callbacks,
+):
+    before = snapshot(media_root)
+    url = url_of(name, parameters, objects)
+    with django_capture_on_commit_callbacks(execute=True):
+        if method == "get":
+            response = outsider_client.get(url)
+        else:
+            response = outsider_client.post(url, hostile_post_data(objects))
+    assert response.status_code in (404, 405)
+    assert snapshot(media_root) == before
+
+
+@pytest.mark.parametrize(("name", "parameters"), OWNED_ROUTES)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_anonymous_visitor_is_sent_to_sign_in(client, objects, name, parameters, method):
+    url = url_of(name, parameters, objects)
+    response = getattr(client, method)(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize(("name", "parameters"), OWNED_ROUTES)
+def test_the_owner_reaches_every_route(owner_client, objects, name, parameters):
+    url = url_of(name, parameters, objects)
+    response = owner_client.get(url)
+    if response.status_code == 405:
+        response = owner_client.post(url, hostile_post_data(objects))
+    assert response.status_code in (200, 302)

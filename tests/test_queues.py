@@ -1,0 +1,52 @@
+"""The job queues reach a real Redis: CI's server when REDIS_URL is set, otherwise the
+embedded one that `manage.py serve` uses."""
+
+import os
+
+import django_rq
+import pytest
+from rq import SimpleWorker
+
+from tests.queue_jobs import add
+from vizeapp import embedded_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    folder = tmp_path_factory.mktemp("redis")
+    server = embedded_redis.start(folder / "redis.sock", folder)
+    yield f"unix://{folder}/redis.sock?db=0"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def queues(settings, redis_url):
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "training")}
+    return [django_rq.get_queue(name) for name in ("training", "default")]
+
+
+@pytest.mark.parametrize("name", ["training", "default"])
+def test_a_worker_runs_jobs_from_each_queue(queues, name):
+    queue = next(queue for queue in queues if queue.name == name)
+    queue.empty()
+    job = queue.enqueue(add, 2, 3)
+    SimpleWorker(queues, connection=queue.connection).work(burst=True)
+    job.refresh()
+    assert job.is_finished
+    assert job.return_value() == 5
+
+
+def test_the_embedded_redis_starts_on_a_socket_and_stops(tmp_path):
+    import redis
+
+    server = embedded_redis.start(tmp_path / "r.sock", tmp_path)
+    client = redis.Redis(unix_socket_path=str(tmp_path / "r.sock"))
+    assert client.ping()
+    server.terminate()
+    server.wait(timeout=10)
+    with pytest.raises((redis.ConnectionError, FileNotFoundError)):
+        redis.Redis(unix_socket_path=str(tmp_path / "r.sock")).ping()

@@ -1,0 +1,76 @@
+"""`manage.py serve` (what `make run` ends with) on embedded defaults: SQLite and the
+embedded Redis in a var/ folder of the test's own, a web server and a worker; Ctrl-C
+stops them all."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting after {timeout} s")
+
+
+@pytest.fixture
+def site(tmp_path):
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["VIZE_VAR_DIR"] = str(var)
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command, "-v0"], cwd=ROOT, env=env, check=True
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    yield process, port, var
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_it_serves_pages_runs_jobs_and_stops_on_ctrl_c(site):
+    process, port, var = site
+    login = f"http://127.0.0.1:{port}/accounts/login/"
+    wait_for(lambda: urllib.request.urlopen(login, timeout=2).status == 200)
+    assert (var / "db.sqlite3").exists()
+
+    connection = redis.Redis(unix_socket_path=str(var / "redis.sock"))
+    job = Queue("default", connection=connection).enqueue("tests.queue_jobs.add", 20, 22)
+    wait_for(lambda: job.refresh() or job.is_finished)
+    assert job.return_value() == 42
+
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(login, timeout=2)
+    with pytest.raises((redis.ConnectionError, FileNotFoundError)):
+        redis.Redis(unix_socket_path=str(var / "redis.sock")).ping()
