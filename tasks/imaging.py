@@ -79,7 +79,7 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
         raise ImageRejected("the image data is damaged or truncated") from None
     thumbnail.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    thumbnail.save(out, "WEBP", quality=82)
+    thumbnail.save(out, "JPEG", quality=85)
     return CheckedImage(format, EXTENSIONS[format], width, height, out.getvalue())
 
 

@@ -115,7 +115,7 @@ def import_image(task, name, data, category, limits):
         return FileOutcome(name, "rejected", str(rejection))
 
     file_name = f"{task.storage_prefix}/images/{sha256}.{checked.extension}"
-    thumbnail_name = f"{task.storage_prefix}/thumbnails/{sha256}.webp"
+    thumbnail_name = f"{task.storage_prefix}/thumbnails/{sha256}.jpg"
     try:
         write_once(file_name, data)
         write_once(thumbnail_name, checked.thumbnail)
@@ -177,7 +177,9 @@ def import_zip(task, upload, category, folders_as_categories, limits, report):
         return
     try:
         archive = zipfile.ZipFile(upload)
-        members = [info for info in archive.infolist() if is_wanted(info)]
+        members = sorted(
+            (info for info in archive.infolist() if is_wanted(info)), key=lambda i: i.filename
+        )
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
         report.files.append(FileOutcome(archive_name, "rejected", "not a readable zip archive"))
         return

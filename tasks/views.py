@@ -264,7 +264,7 @@ def image_file(request, task_code, image_code):
 def image_thumbnail(request, task_code, image_code):
     task = owned_task(request, task_code)
     image = get_object_or_404(task.images, code=image_code)
-    return stored_file(image.thumbnail, "image/webp", False, f"{image.code}.webp")
+    return stored_file(image.thumbnail, "image/jpeg", False, f"{image.code}.jpg")
 
 
 def stored_file(field_file, content_type, as_attachment, filename):

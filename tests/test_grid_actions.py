@@ -107,7 +107,7 @@ def test_a_download_is_an_attachment(owner_client, task, ant_images):
     assert response["Content-Disposition"].startswith("attachment;")
 
 
-def test_the_thumbnail_is_webp(owner_client, task, ant_images):
+def test_the_thumbnail_is_a_jpeg(owner_client, task, ant_images):
     image = ant_images[0]
     response = owner_client.get(reverse("tasks:image_thumbnail", args=[task.code, image.code]))
-    assert response["Content-Type"] == "image/webp"
+    assert response["Content-Type"] == "image/jpeg"

@@ -99,7 +99,7 @@ def test_it_stores_the_original_bytes_by_task_code_and_hash(upload, task, media_
     digest = hashlib.sha256(data).hexdigest()
     assert image.file.name == f"tasks/{task.code}/images/{digest}.jpg"
     assert (media_root / image.file.name).read_bytes() == data
-    assert (media_root / image.thumbnail.name).read_bytes()[:4] == b"RIFF"
+    assert (media_root / image.thumbnail.name).read_bytes()[:3] == b"\xff\xd8\xff"
     assert (image.original_name, image.format, image.width, image.height) == (
         "photo.jpg",
         "JPEG",

@@ -1,0 +1,100 @@
+"""The labeling flow in a real browser: Debian's chromium driven by Playwright."""
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from tests import images
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), (
+        "The browser tests need Debian's chromium (apt-get install chromium); "
+        "run pytest -m 'not browser' to leave them out."
+    )
+    # Playwright's sync API runs an event loop in this thread; the live server's
+    # database work happens in its own thread, so Django's async guard does not apply.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(base_url=live_server.url)
+        page.set_default_timeout(15_000)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(error))
+        yield page
+        browser.close()
+    assert errors == []
+
+
+def drop_files(page, selector, files):
+    """Drop {name: bytes} onto selector as the desktop would."""
+    encoded = [
+        {"name": name, "data": base64.b64encode(data).decode()} for name, data in files.items()
+    ]
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const file of files) {
+                const bytes = Uint8Array.from(atob(file.data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], file.name));
+            }
+            return transfer;
+        }""",
+        encoded,
+    )
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def count_of(page, name):
+    return page.locator(f'#sidebar [data-name="{name}"] .count').inner_text()
+
+
+def test_sign_up_drop_photos_on_a_category_and_move_two_with_the_keyboard(page, db):
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", "grace")
+    page.fill("#id_password1", "compilers all the way down")
+    page.fill("#id_password2", "compilers all the way down")
+    page.click("button:has-text('Create account')")
+
+    page.fill("input[name=name]", "Ants or bees")
+    page.click("button:has-text('Create task')")
+    for name in ("ants", "bees"):
+        page.fill("#new-category", name)
+        page.click(".add-category button")
+    assert count_of(page, "ants") == "0"
+
+    photos = {f"ant-{i}.png": images.png(color) for i, color in enumerate(images.colors(4))}
+    photos["notes.jpg"] = b"not a picture"
+    drop_files(page, '#sidebar [data-name="ants"]', photos)
+    page.wait_for_selector("#upload-reports .report")
+    report = page.inner_text("#upload-reports")
+    assert "4 added" in report
+    assert re.search(r"notes\.jpg: not an image", report)
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 4")
+    assert count_of(page, "ants") == "4"
+
+    page.click("#tiles .tile >> nth=0")
+    page.click("#tiles .tile >> nth=1", modifiers=["Shift"])
+    assert page.inner_text("#selection-count").startswith("2 selected")
+    page.keyboard.press("2")  # the second category: bees
+    page.wait_for_function(
+        """() => document.querySelector('#sidebar [data-name="bees"] .count').textContent === '2'"""
+    )
+    assert count_of(page, "ants") == "2"
+    assert "Moved 2 images to bees." in page.inner_text("#messages")
