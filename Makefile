@@ -1,5 +1,5 @@
 # The front door of vizeapp. `make run` and `make test` work from a clean clone.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -30,6 +30,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python -W ignore bench/grid.py
 
 clean:
 	rm -rf $(VENV) var

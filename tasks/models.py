@@ -3,8 +3,8 @@ import uuid
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import models, transaction
-from django.db.models import Count
-from django.db.models.functions import Lower
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 
 CATEGORY_NAME_MAX_LENGTH = 100
@@ -15,9 +15,10 @@ class TaskQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
     def with_counts(self):
+        # Subqueries, not two joins: joining images and categories would multiply rows.
         return self.annotate(
-            image_count=Count("images", distinct=True),
-            category_count=Count("categories", distinct=True),
+            image_count=count_per_task(Image),
+            category_count=count_per_task(Category),
         )
 
 
@@ -139,6 +140,11 @@ class Image(models.Model):
     def display_name(self):
         """The file name without the folders it had inside a zip archive."""
         return self.original_name.rsplit("/", 1)[-1]
+
+
+def count_per_task(model):
+    rows = model.objects.filter(task=OuterRef("pk")).order_by().values("task")
+    return Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0)
 
 
 def delete_folder(storage, prefix):

@@ -65,18 +65,28 @@ def count_of(page, name):
     return page.locator(f'#sidebar [data-name="{name}"] .count').inner_text()
 
 
-def test_sign_up_drop_photos_on_a_category_and_move_two_with_the_keyboard(page, db):
+def sign_up_and_create_task(page, categories):
     page.goto("/accounts/signup/")
     page.fill("#id_username", "grace")
     page.fill("#id_password1", "compilers all the way down")
     page.fill("#id_password2", "compilers all the way down")
     page.click("button:has-text('Create account')")
-
     page.fill("input[name=name]", "Ants or bees")
     page.click("button:has-text('Create task')")
-    for name in ("ants", "bees"):
+    for name in categories:
         page.fill("#new-category", name)
         page.click(".add-category button")
+
+
+def wait_for_count(page, name, count):
+    page.wait_for_function(
+        f"""() => document.querySelector('#sidebar [data-name="{name}"] .count')
+                  .textContent === '{count}'"""
+    )
+
+
+def test_sign_up_drop_photos_on_a_category_and_move_two_with_the_keyboard(page, db):
+    sign_up_and_create_task(page, ["ants", "bees"])
     assert count_of(page, "ants") == "0"
 
     photos = {f"ant-{i}.png": images.png(color) for i, color in enumerate(images.colors(4))}
@@ -93,8 +103,20 @@ def test_sign_up_drop_photos_on_a_category_and_move_two_with_the_keyboard(page, 
     page.click("#tiles .tile >> nth=1", modifiers=["Shift"])
     assert page.inner_text("#selection-count").startswith("2 selected")
     page.keyboard.press("2")  # the second category: bees
-    page.wait_for_function(
-        """() => document.querySelector('#sidebar [data-name="bees"] .count').textContent === '2'"""
-    )
+    wait_for_count(page, "bees", 2)
     assert count_of(page, "ants") == "2"
     assert "Moved 2 images to bees." in page.inner_text("#messages")
+
+
+def test_dragging_the_selection_onto_a_category_moves_it(page, db):
+    sign_up_and_create_task(page, ["ants", "bees"])
+    photos = {f"{i}.png": images.png(color) for i, color in enumerate(images.colors(3))}
+    drop_files(page, ".dropzone", photos)
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 3")
+    assert page.locator('#sidebar [data-name="Unsorted"] .count').inner_text() == "3"
+
+    page.click("#tiles .tile >> nth=0")
+    page.click("#tiles .tile >> nth=2", modifiers=["Control"])
+    page.drag_and_drop("#tiles .tile >> nth=0", '#sidebar [data-name="bees"]')
+    wait_for_count(page, "bees", 2)
+    assert page.locator('#sidebar [data-name="Unsorted"] .count').inner_text() == "1"
