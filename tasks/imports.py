@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from tasks.imaging import ImageRejected, check_image
 from tasks.models import Image
@@ -88,18 +88,16 @@ def import_files(task, files, *, category=None, folders_as_categories=False, lim
         if head == ZIP_MAGIC:
             import_zip(task, upload, category, folders_as_categories, limits, report)
         elif upload.size > limits.image_bytes:
-            report.files.append(too_large(upload.name, upload.size, limits))
+            report.files.append(
+                FileOutcome(upload.name, "rejected", too_large(upload.size, limits))
+            )
         else:
             report.files.append(import_image(task, upload.name, upload.read(), category, limits))
     return report
 
 
-def too_large(name, size, limits):
-    return FileOutcome(
-        name,
-        "rejected",
-        f"the file is {megabytes(size)}; the limit is {megabytes(limits.image_bytes)} per image",
-    )
+def too_large(size, limits):
+    return f"the file is {megabytes(size)}; the limit is {megabytes(limits.image_bytes)} per image"
 
 
 def import_image(task, name, data, category, limits):
@@ -122,17 +120,18 @@ def import_image(task, name, data, category, limits):
     except OSError as error:
         return FileOutcome(name, "rejected", f"could not be stored ({error.strerror or error})")
     try:
-        image = task.images.create(
-            category=category,
-            sha256=sha256,
-            file=file_name,
-            thumbnail=thumbnail_name,
-            original_name=name[-255:],
-            format=checked.format,
-            width=checked.width,
-            height=checked.height,
-            size=len(data),
-        )
+        with transaction.atomic():
+            image = task.images.create(
+                category=category,
+                sha256=sha256,
+                file=file_name,
+                thumbnail=thumbnail_name,
+                original_name=name[-255:],
+                format=checked.format,
+                width=checked.width,
+                height=checked.height,
+                size=len(data),
+            )
     except IntegrityError:
         # The same bytes arrived in a concurrent upload, which stored them first.
         return duplicate_of(name, task.images.select_related("category").get(sha256=sha256))
@@ -256,7 +255,7 @@ def read_member(archive, info, limits):
     """The member's bytes, read up to one byte past the image limit whatever its header
     declares, so neither a zip bomb nor a lying size can fill the memory."""
     if info.file_size > limits.image_bytes:
-        return None, too_large(info.filename, info.file_size, limits).reason
+        return None, too_large(info.file_size, limits)
     try:
         with archive.open(info) as member:
             data = member.read(limits.image_bytes + 1)
@@ -287,4 +286,4 @@ def common_folders(paths):
 
 def category_folder(path, strip):
     folders = PurePosixPath(path).parts[:-1]
-    return folders[strip] if len(folders) > strip else ""
+    return folders[strip].strip() if len(folders) > strip else ""

@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
@@ -51,7 +51,11 @@ class Task(models.Model):
         name = name.strip()[:CATEGORY_NAME_MAX_LENGTH]
         category = self.categories.filter(name__iexact=name).first()
         if category is None:
-            category = self.categories.create(name=name)
+            try:
+                with transaction.atomic():
+                    category = self.categories.create(name=name)
+            except IntegrityError:  # a concurrent upload created it first
+                category = self.categories.get(name__iexact=name)
         return category
 
     def categories_with_counts(self):
@@ -101,7 +105,7 @@ class ImageQuerySet(models.QuerySet):
             names += [original, thumbnail]
         with transaction.atomic():
             count, _ = self.delete()
-            transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+            transaction.on_commit(lambda: delete_files(default_storage, names))
         return count
 
 
@@ -145,6 +149,11 @@ class Image(models.Model):
 def count_per_task(model):
     rows = model.objects.filter(task=OuterRef("pk")).order_by().values("task")
     return Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0)
+
+
+def delete_files(storage, names):
+    for name in names:
+        storage.delete(name)
 
 
 def delete_folder(storage, prefix):
