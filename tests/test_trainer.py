@@ -1,0 +1,147 @@
+"""trainer/ on its own: real ImageNet weights, tiny synthetic tasks, no Django."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from skimage import data as skimage_data
+
+import trainer
+from trainer import predict
+from trainer.backbones import BASE_MODELS
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("model-cache"))
+
+
+def picture(kind, variant):
+    """Red discs, blue squares or green stripes on grey: learnable at a glance."""
+    rng = np.random.default_rng(variant)
+    image = Image.new("RGB", (96, 96), tuple(int(v) for v in rng.integers(90, 140, 3)))
+    draw = ImageDraw.Draw(image)
+    x, y = (int(v) for v in rng.integers(10, 40, 2))
+    size = int(rng.integers(40, 55))
+    if kind == "discs":
+        draw.ellipse((x, y, x + size, y + size), fill=(220, 30, 30))
+    elif kind == "squares":
+        draw.rectangle((x, y, x + size, y + size), fill=(30, 40, 220))
+    else:
+        for offset in range(0, 96, 12):
+            draw.line((offset, 0, offset, 96), fill=(30, 200, 60), width=5)
+    return image
+
+
+@pytest.fixture(scope="session")
+def pictures(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    paths = {}
+    for kind in ("discs", "squares", "stripes"):
+        paths[kind] = []
+        for variant in range(8):
+            path = folder / f"{kind}-{variant}.png"
+            picture(kind, variant).save(path)
+            paths[kind].append(str(path))
+    return paths
+
+
+def samples(pictures, kinds=("discs", "squares")):
+    return [trainer.Sample(path, kind) for kind in kinds for path in pictures[kind]]
+
+
+def config(model_cache, **overrides):
+    return trainer.TrainConfig(base_model="lite0", cache_dir=model_cache, **overrides)
+
+
+@pytest.mark.parametrize("name", sorted(BASE_MODELS))
+def test_the_shipped_imagenet_head_knows_a_tabby_cat(name, model_cache):
+    general = predict.general(name, model_cache)
+    cats = {general.classes[i] for i in range(281, 286)}  # tabby ... Egyptian cat
+    (prediction,) = general.predict([Image.fromarray(skimage_data.chelsea())], top=3)
+    assert prediction.label in cats, prediction.scores
+
+
+def test_a_fast_run_learns_two_categories(pictures, model_cache, tmp_path):
+    result = trainer.train(config(model_cache), samples(pictures), tmp_path)
+    assert result.classes == ["discs", "squares"]
+    assert result.metrics["accuracy"] == 1.0
+    assert result.metrics["method"] == "5-fold cross-validation"
+    assert result.misclassified == []
+    new = [picture("discs", 100), picture("squares", 101)]
+    labels = [p.label for p in predict.load(tmp_path).predict(new)]
+    assert labels == ["discs", "squares"]
+
+
+def test_the_model_describes_itself(pictures, model_cache, tmp_path):
+    trainer.train(config(model_cache, seed=7), samples(pictures), tmp_path)
+    description = json.loads((tmp_path / "model.json").read_text())
+    assert description["base_model"] == "lite0"
+    assert description["classes"] == ["discs", "squares"]
+    assert description["preprocessing"]["size"] == 224
+    assert description["seed"] == 7
+    assert description["image_count"] == 16
+    assert set(description["metrics"]) >= {"accuracy", "confusion", "categories"}
+
+
+def test_scores_are_probabilities_sorted_best_first(pictures, model_cache, tmp_path):
+    trainer.train(config(model_cache), samples(pictures), tmp_path)
+    (prediction,) = predict.load(tmp_path).predict([picture("squares", 55)])
+    scores = [score for _, score in prediction.scores]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_runs_are_reproducible_for_a_seed(pictures, model_cache, tmp_path):
+    first = trainer.train(config(model_cache, seed=3), samples(pictures), tmp_path / "a")
+    second = trainer.train(config(model_cache, seed=3), samples(pictures), tmp_path / "b")
+    assert first.metrics == second.metrics
+    probe = [picture("discs", 77)]
+    a = predict.load(tmp_path / "a").predict(probe)[0].scores
+    b = predict.load(tmp_path / "b").predict(probe)[0].scores
+    assert a == b
+
+
+def test_stored_embeddings_are_reused_and_only_new_images_embedded(pictures, model_cache, tmp_path):
+    first = trainer.train(config(model_cache), samples(pictures), tmp_path / "a")
+    known = samples(pictures)
+    for i, sample in enumerate(known):
+        sample.features, sample.mirrored = first.new_embeddings[i]
+    Image.open(pictures["discs"][0]).transpose(Image.Transpose.ROTATE_90).save(
+        tmp_path / "new-disc.png"
+    )
+    extra = trainer.Sample(str(tmp_path / "new-disc.png"), "discs")
+    second = trainer.train(config(model_cache), [*known, extra], tmp_path / "b")
+    assert list(second.new_embeddings) == [len(known)]
+
+
+def test_a_negative_category_answers_none_of_these(pictures, model_cache, tmp_path):
+    negative = [trainer.Sample(path, "__negative__") for path in pictures["stripes"]]
+    result = trainer.train(
+        config(model_cache, negative_label="__negative__"),
+        samples(pictures) + negative,
+        tmp_path,
+    )
+    assert result.classes[-1] == "__negative__"
+    model = predict.load(tmp_path)
+    stripes, disc = model.predict([picture("stripes", 90), picture("discs", 91)])
+    assert stripes.label is None
+    assert disc.label == "discs"
+    assert [name for name, _ in disc.scores] == ["discs", "squares"]
+
+
+def test_training_needs_two_categories(pictures, model_cache, tmp_path):
+    with pytest.raises(ValueError, match="at least two categories"):
+        trainer.train(config(model_cache), samples(pictures, ("discs",)), tmp_path)
+
+
+def test_the_trainer_never_imports_django():
+    import subprocess
+    import sys
+
+    code = "import sys, trainer, trainer.predict; print('django' in sys.modules)"
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert output.stdout.strip() == "False"

@@ -1,0 +1,74 @@
+"""Honest accuracy: predictions for images the evaluated model never saw."""
+
+import math
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+from trainer import heads
+
+HOLDOUT_MIN_PER_CATEGORY = 10
+HOLDOUT_FRACTION = 0.2
+
+
+def held_out_predictions(features, mirrored, labels, seed):
+    """(indices, probabilities, method, choice): a stratified hold-out when every
+    category has enough images, k-fold cross-validation otherwise. The head's settings
+    are chosen inside each training part, so the held-out images play no part in any
+    choice. A hold-out's choice (made on 80% of the images) serves the final model
+    too; after cross-validation the caller chooses again on all images."""
+    smallest = int(np.bincount(labels).min())
+    if smallest >= HOLDOUT_MIN_PER_CATEGORY:
+        splitter = StratifiedShuffleSplit(1, test_size=HOLDOUT_FRACTION, random_state=seed)
+        method = f"hold-out of {HOLDOUT_FRACTION:.0%} of the images"
+    else:
+        folds = min(5, smallest)
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        method = f"{folds}-fold cross-validation"
+    indices, probabilities, choices = [], [], []
+    for train, test in splitter.split(features, labels):
+        choice = heads.choose(features[train], mirrored[train], labels[train], seed)
+        model = heads.fit(features[train], mirrored[train], labels[train], choice.c, seed)
+        indices.append(test)
+        probabilities.append(heads.probabilities(model, features[test], choice.temperature))
+        choices.append(choice)
+    single = choices[0] if len(choices) == 1 else None
+    return np.concatenate(indices), np.concatenate(probabilities), method, single
+
+
+def wilson_interval(correct, total, z=1.96):
+    if total == 0:
+        return 0.0, 0.0
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def metrics(true, probabilities, classes, method):
+    predicted = probabilities.argmax(axis=1)
+    correct = int((predicted == true).sum())
+    low, high = wilson_interval(correct, len(true))
+    label_range = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true, predicted, labels=label_range, zero_division=0
+    )
+    return {
+        "method": method,
+        "evaluated": len(true),
+        "accuracy": correct / len(true),
+        "accuracy_low": low,
+        "accuracy_high": high,
+        "categories": [
+            {
+                "name": name,
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(classes)
+        ],
+        "confusion": confusion_matrix(true, predicted, labels=label_range).tolist(),
+    }

@@ -1,0 +1,85 @@
+"""Loading a trained model (or the built-in ImageNet classifier) and predicting."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from trainer.backbones import DEFAULT_BASE_MODEL, Preprocessing, base_model
+from trainer.images import load_rgb, to_input, to_rgb
+from trainer.runtime import cached_graph, session
+from trainer.training import DESCRIPTION_FILE, MODEL_FILE
+
+BATCH_SIZE = 16
+
+
+@dataclass
+class Prediction:
+    label: str | None  # None when the negative category ("none of these") wins
+    scores: list[tuple[str, float]]  # every category, best first
+
+
+class Predictor:
+    def __init__(self, model_path, classes, preprocessing, negative=None, softmax=False):
+        self.session = session(model_path)
+        self.classes = classes
+        self.preprocessing = preprocessing
+        self.negative = negative
+        self.softmax = softmax
+
+    def predict(self, images, top=None):
+        """Predictions for images given as paths, file objects or PIL images."""
+        predictions = []
+        for start in range(0, len(images), BATCH_SIZE):
+            batch = np.stack(
+                [
+                    to_input(as_rgb(image), self.preprocessing)
+                    for image in images[start : start + BATCH_SIZE]
+                ]
+            )
+            (scores,) = self.session.run(None, {"pixels": batch})
+            if self.softmax:
+                scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+                scores /= scores.sum(axis=1, keepdims=True)
+            predictions += [self.prediction(row, top) for row in scores]
+        return predictions
+
+    def prediction(self, row, top):
+        order = np.argsort(-row)
+        best = self.classes[order[0]]
+        ranked = [
+            (self.classes[i], float(row[i])) for i in order if self.classes[i] != self.negative
+        ]
+        return Prediction(None if best == self.negative else best, ranked[:top] if top else ranked)
+
+
+def as_rgb(image):
+    return to_rgb(image) if isinstance(image, Image.Image) else load_rgb(image)
+
+
+def load(model_dir):
+    """The model a training run wrote into model_dir."""
+    model_dir = Path(model_dir)
+    description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
+    return Predictor(
+        model_dir / MODEL_FILE,
+        description["classes"],
+        Preprocessing.from_dict(description["preprocessing"]),
+        negative=description["negative"],
+    )
+
+
+def general(base_name=DEFAULT_BASE_MODEL, cache_dir=None):
+    """The built-in classifier: the base model's own ImageNet head, no training needed."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    classes = [info.index_to_description(i) for i in range(info.num_classes())]
+    return Predictor(
+        cached_graph(base_name, "imagenet", cache_dir),
+        classes,
+        base_model(base_name).preprocessing,
+        softmax=True,
+    )

@@ -1,0 +1,154 @@
+"""The training driver: embed what is not embedded yet, evaluate honestly, fit the
+final model on every image, and write a model that describes itself."""
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import sklearn
+
+from trainer import embedding, evaluation, heads
+from trainer.backbones import DEFAULT_BASE_MODEL, base_model
+from trainer.runtime import cached_graph, with_linear_head
+
+MODES = ("fast",)
+MODEL_FILE = "model.onnx"
+DESCRIPTION_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base_model: str = DEFAULT_BASE_MODEL
+    mode: str = "fast"
+    seed: int = 0
+    negative_label: str | None = None
+    cache_dir: str | None = None
+
+
+@dataclass
+class Sample:
+    """One training image. features and mirrored are its stored embeddings, if any."""
+
+    path: str
+    label: str
+    features: np.ndarray | None = None
+    mirrored: np.ndarray | None = None
+
+
+@dataclass
+class TrainResult:
+    classes: list[str]
+    metrics: dict
+    misclassified: list[dict]
+    model_dir: Path
+    new_embeddings: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+class Progress:
+    """Reports (stage, percent, eta_seconds) to the caller's callback."""
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.started = time.monotonic()
+
+    def __call__(self, stage, percent, eta=None):
+        if self.callback:
+            self.callback(stage, int(percent), eta)
+
+    def embedding(self, done_fraction):
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done_fraction * (1 - done_fraction) + 2 if done_fraction else None
+        self("embedding", 80 * done_fraction, eta)
+
+
+def train(config, samples, out_dir, on_progress=None):
+    """Train a model of config.mode on samples and write it into out_dir."""
+    if config.mode not in MODES:
+        raise ValueError(f"unknown mode {config.mode!r}; choose from {MODES}")
+    base = base_model(config.base_model)
+    classes = sorted({s.label for s in samples} - {config.negative_label})
+    if config.negative_label in {s.label for s in samples}:
+        classes.append(config.negative_label)
+    if len(classes) < 2:
+        raise ValueError("training needs at least two categories with images")
+    progress = Progress(on_progress)
+    progress("embedding", 0)
+
+    missing = [i for i, s in enumerate(samples) if s.features is None]
+    new_embeddings = {}
+    if missing:
+        features, mirrored = embedding.embed(
+            [samples[i].path for i in missing],
+            base.name,
+            config.cache_dir,
+            on_progress=progress.embedding,
+        )
+        for row, i in enumerate(missing):
+            new_embeddings[i] = (features[row], mirrored[row])
+            samples[i].features, samples[i].mirrored = features[row], mirrored[row]
+    features = np.stack([s.features for s in samples]).astype(np.float32)
+    mirrored = np.stack([s.mirrored for s in samples]).astype(np.float32)
+    labels = np.array([classes.index(s.label) for s in samples])
+
+    progress("evaluating", 80, 2)
+    indices, probabilities, method, choice = evaluation.held_out_predictions(
+        features, mirrored, labels, config.seed
+    )
+    metrics = evaluation.metrics(labels[indices], probabilities, classes, method)
+    misclassified = [
+        {
+            "index": int(i),
+            "true": classes[labels[i]],
+            "predicted": classes[int(p.argmax())],
+            "scores": {name: float(score) for name, score in zip(classes, p, strict=True)},
+        }
+        for i, p in zip(indices, probabilities, strict=True)
+        if p.argmax() != labels[i]
+    ]
+
+    progress("fitting", 90, 1)
+    choice = choice or heads.choose(features, mirrored, labels, config.seed)
+    model = heads.fit(features, mirrored, labels, choice.c, config.seed)
+    metrics["regularisation_c"] = choice.c
+    metrics["temperature"] = choice.temperature
+    weight, bias = heads.weights(model)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with_linear_head(
+        cached_graph(base.name, "features", config.cache_dir),
+        weight / choice.temperature,
+        bias / choice.temperature,
+        out_dir / MODEL_FILE,
+    )
+    describe(out_dir, config, base, classes, metrics, samples)
+    progress("ready", 100, 0)
+    return TrainResult(classes, metrics, misclassified, out_dir, new_embeddings)
+
+
+def describe(out_dir, config, base, classes, metrics, samples):
+    description = {
+        "format": 1,
+        "base_model": base.name,
+        "base_model_title": base.title,
+        "architecture": base.architecture,
+        "mode": config.mode,
+        "classes": classes,
+        "negative": config.negative_label,
+        "preprocessing": base.preprocessing.as_dict(),
+        "input": "float32 pixels (n, 3, size, size) after the preprocessing above",
+        "output": "scores (n, classes): softmax probabilities in the order of classes",
+        "metrics": metrics,
+        "image_count": len(samples),
+        "seed": config.seed,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": {
+            "onnxruntime": onnxruntime.__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+        },
+    }
+    (out_dir / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2))
