@@ -14,6 +14,15 @@ class TaskQuerySet(models.QuerySet):
     def owned_by(self, user):
         return self.filter(owner=user)
 
+    def with_training(self):
+        return self.select_related("active_run").prefetch_related(
+            models.Prefetch(
+                "runs",
+                TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE),
+                to_attr="active_runs",
+            )
+        )
+
     def with_counts(self):
         # Subqueries, not two joins: joining images and categories would multiply rows.
         return self.annotate(
@@ -28,6 +37,9 @@ class Task(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="tasks")
     name = models.CharField(max_length=100)
+    active_run = models.ForeignKey(
+        "TrainingRun", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -61,6 +73,13 @@ class Task(models.Model):
     def categories_with_counts(self):
         return self.categories.annotate(image_count=Count("images"))
 
+    def current_run(self):
+        """The run that is queued or training now, if any."""
+        return self.runs.filter(status__in=TrainingRun.ACTIVE).first()
+
+    def latest_run(self):
+        return self.runs.order_by("-id").first()
+
     def unsorted_count(self):
         return self.images.filter(category=None).count()
 
@@ -76,6 +95,9 @@ class Category(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     task = models.ForeignKey(Task, models.CASCADE, related_name="categories")
     name = models.CharField(max_length=CATEGORY_NAME_MAX_LENGTH)
+    # Images that belong to none of the categories: they teach the model to answer
+    # "none of these" (Watson's negative_examples).
+    is_negative = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -144,6 +166,105 @@ class Image(models.Model):
     def display_name(self):
         """The file name without the folders it had inside a zip archive."""
         return self.original_name.rsplit("/", 1)[-1]
+
+
+class TrainingRun(models.Model):
+    """One training of a task's model: what it trained on, how it went, what it made."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        EMBEDDING = "embedding", "Reading the images"
+        EVALUATING = "evaluating", "Measuring accuracy"
+        FITTING = "fitting", "Fitting the model"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class BaseModel(models.TextChoices):
+        LITE0 = "lite0", "EfficientNet-Lite0"
+        LITE1 = "lite1", "EfficientNet-Lite1"
+        LITE2 = "lite2", "EfficientNet-Lite2"
+
+    class Mode(models.TextChoices):
+        FAST = "fast", "Fast"
+
+    ACTIVE = (Status.QUEUED, Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="runs")
+    base_model = models.CharField(max_length=20, choices=BaseModel)
+    mode = models.CharField(max_length=20, choices=Mode)
+    seed = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    percent = models.PositiveSmallIntegerField(default=0)
+    eta_seconds = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    # The images and labels it trains on, frozen when the run was started:
+    # [[image code, category name], ...]
+    samples = models.JSONField(default=list)
+    # The name of the negative category among those labels, if the task has one.
+    negative_label = models.CharField(max_length=100, blank=True)
+    metrics = models.JSONField(null=True, blank=True)
+    # [{"image": code, "true": name, "predicted": name, "scores": {name: score}}]
+    misclassified = models.JSONField(default=list)
+    model_folder = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Two presses of "Start training" can never make two runs of one task.
+            models.UniqueConstraint(
+                fields=["task"],
+                condition=models.Q(status__in=["queued", "embedding", "evaluating", "fitting"]),
+                name="one_active_run_per_task",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.task} run {self.code}"
+
+    def get_absolute_url(self):
+        return reverse("tasks:run_detail", args=[self.task.code, self.code])
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+    @property
+    def job_id(self):
+        return f"training-run-{self.code}"
+
+    @property
+    def duration(self):
+        if self.started and self.finished:
+            return self.finished - self.started
+        return None
+
+    @property
+    def accuracy(self):
+        return self.metrics["accuracy"] if self.metrics else None
+
+
+class ImageEmbedding(models.Model):
+    """The pooled backbone features of an image and of its mirror image for one base
+    model. They never change, so every later run reuses them."""
+
+    image = models.ForeignKey(Image, models.CASCADE, related_name="embeddings")
+    base_model = models.CharField(max_length=20)
+    features = models.BinaryField()
+    mirrored = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("image", "base_model", name="embedding_unique_per_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.base_model} features of {self.image}"
 
 
 def count_per_task(model):

@@ -42,4 +42,17 @@ urlpatterns = [
         views.image_thumbnail,
         name="image_thumbnail",
     ),
+    path("tasks/<uuid:task_code>/train/", views.train, name="train"),
+    path("tasks/<uuid:task_code>/preview/", views.preview, name="preview"),
+    path("tasks/<uuid:task_code>/runs/<uuid:run_code>/", views.run_detail, name="run_detail"),
+    path(
+        "tasks/<uuid:task_code>/runs/<uuid:run_code>/cancel/",
+        views.run_cancel,
+        name="run_cancel",
+    ),
+    path(
+        "tasks/<uuid:task_code>/runs/<uuid:run_code>/activate/",
+        views.run_activate,
+        name="run_activate",
+    ),
 ]

@@ -5,11 +5,13 @@ from django.contrib import messages
 from django.core import signing
 from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tasks import imports
+from tasks import imports, training
+from tasks import predictions as predictions_module
 from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm
-from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES
+from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES, ImageRejected, check_image
 from tasks.models import Category, Task
 
 grid_cursor = signing.Signer(salt="tasks.grid-cursor")
@@ -25,12 +27,15 @@ def task_list(request):
         form.instance.owner = request.user
         task = form.save()
         return redirect(task)
-    tasks = Task.objects.owned_by(request.user).with_counts()
+    tasks = Task.objects.owned_by(request.user).with_counts().with_training()
     return render(request, "tasks/task_list.html", {"tasks": tasks, "form": form})
 
 
 def task_detail(request, task_code):
     task = owned_task(request, task_code)
+    if request.htmx.target == "training":
+        context = {"task": task, **training_context(task)}
+        return render(request, "tasks/_training.html", context)
     view = grid_view(task, request.GET.get("view", "all"))
     images = task.images.in_view(view).select_related("category")
     cursor = request.GET.get("cursor")
@@ -49,6 +54,7 @@ def task_detail(request, task_code):
         "images": page,
         "next_cursor": grid_cursor.sign(str(page[-1].id)) if has_more else "",
         **sidebar_context(task),
+        **training_context(task),
     }
     if request.htmx and cursor:
         return render(request, "tasks/_grid_page.html", context)
@@ -236,6 +242,9 @@ def after_selection_change(request, task, removed_codes):
             **sidebar_context(task),
         }
         return render(request, "tasks/_sidebar.html", context)
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
     return redirect(f"{task.get_absolute_url()}?view={request.POST.get('view', 'all')}")
 
 
@@ -279,3 +288,145 @@ def stored_file(field_file, content_type, as_attachment, filename):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def owned_run(task, run_code):
+    return get_object_or_404(task.runs, code=run_code)
+
+
+def training_context(task):
+    current = task.current_run()
+    if current:
+        training.reconcile([current])
+        current = task.current_run()
+    return {
+        "current_run": current,
+        "active_run": task.active_run,
+        "runs": list(task.runs.all()[:10]),
+        "readiness": training.readiness(task),
+        "base_models": training.BASE_MODELS,
+        "default_base_model": training.DEFAULT_BASE_MODEL,
+        "modes": training.MODES,
+        "default_mode": training.DEFAULT_MODE,
+    }
+
+
+@require_POST
+def train(request, task_code):
+    task = owned_task(request, task_code)
+    try:
+        run, started = training.start(
+            task,
+            request.POST.get("base_model", training.DEFAULT_BASE_MODEL),
+            request.POST.get("mode", training.DEFAULT_MODE),
+        )
+    except training.TrainingRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect(task)
+    except training.QueueUnavailable:
+        messages.error(request, "The job queue is unavailable right now; training did not start.")
+        return redirect(task)
+    if not started:
+        messages.info(request, "This task is already training; here is that run.")
+    return redirect(run)
+
+
+def run_detail(request, task_code, run_code):
+    task = owned_task(request, task_code)
+    run = owned_run(task, run_code)
+    training.reconcile([run])
+    if request.htmx.target == "run-progress":
+        response = render(request, "tasks/_run_progress.html", {"task": task, "run": run})
+        if not run.is_active:
+            response["HX-Refresh"] = "true"
+        return response
+    images = {
+        str(image.code): image
+        for image in task.images.filter(code__in=[m["image"] for m in run.misclassified])
+    }
+    context = {
+        "task": task,
+        "run": run,
+        "mistakes": [
+            {**m, "image": images[m["image"]]} for m in run.misclassified if m["image"] in images
+        ],
+        "confusion": confusion_rows(run),
+        "categories_by_name": {c.name: c for c in task.categories.all()},
+        **sidebar_context(task),
+    }
+    return render(request, "tasks/run_detail.html", context)
+
+
+def confusion_rows(run):
+    """The confusion matrix as rows of (true name, [(count, share of the row)])."""
+    if not run.metrics:
+        return []
+    names = [category["name"] for category in run.metrics["categories"]]
+    rows = []
+    for name, counts in zip(names, run.metrics["confusion"], strict=True):
+        total = sum(counts) or 1
+        rows.append((name, [(count, count / total) for count in counts]))
+    return rows
+
+
+@require_POST
+def run_cancel(request, task_code, run_code):
+    task = owned_task(request, task_code)
+    run = owned_run(task, run_code)
+    if training.cancel(run):
+        messages.success(request, "Training cancelled. The active model is unchanged.")
+    return redirect(run)
+
+
+@require_POST
+def run_activate(request, task_code, run_code):
+    task = owned_task(request, task_code)
+    run = owned_run(task, run_code)
+    try:
+        training.activate(run)
+    except training.TrainingRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, "This model now answers for the task.")
+    return redirect(run)
+
+
+def preview(request, task_code):
+    task = owned_task(request, task_code)
+    run = task.active_run
+    if request.method == "POST":
+        files = request.FILES.getlist("files")[: settings.VIZE_PREVIEW_MAX_FILES]
+        results = preview_results(run, files)
+        return render(
+            request, "tasks/_predictions.html", {"task": task, "results": results, "run": run}
+        )
+    return render(
+        request, "tasks/preview.html", {"task": task, "run": run, **sidebar_context(task)}
+    )
+
+
+def preview_results(run, files):
+    """For each file: its predictions, or the reason it is not an image. Nothing is
+    stored."""
+    results, readable = [], []
+    for index, upload in enumerate(files):
+        try:
+            check_image(
+                upload.read(settings.VIZE_MAX_IMAGE_BYTES + 1),
+                max_pixels=settings.VIZE_MAX_IMAGE_PIXELS,
+                thumbnail_size=8,
+            )
+        except ImageRejected as rejection:
+            results.append({"index": index, "name": upload.name, "error": str(rejection)})
+            continue
+        upload.seek(0)
+        readable.append((index, upload))
+    if readable:
+        images = [upload for _, upload in readable]
+        if run:
+            predictions = predictions_module.classify(run, images)
+        else:
+            predictions = predictions_module.classify_general(images)
+        for (index, upload), prediction in zip(readable, predictions, strict=True):
+            results.append({"index": index, "name": upload.name, "prediction": prediction})
+    return sorted(results, key=lambda result: result["index"])

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -6,6 +8,7 @@ from django.test import Client
 from tasks import imports
 from tasks.models import Task
 from tests import images
+from vizeapp import embedded_redis
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +26,17 @@ def media_root(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """Where the ONNX graphs of the base models are exported, once per test session."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(autouse=True)
+def model_cache_setting(settings, model_cache):
+    settings.VIZE_MODEL_CACHE = model_cache
 
 
 @pytest.fixture
@@ -82,3 +96,26 @@ def ant_images(task, ants):
 @pytest.fixture
 def unsorted_images(task):
     return add_images(task, None, 2, start=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    folder = tmp_path_factory.mktemp("redis")
+    server = embedded_redis.start(folder / "redis.sock", folder)
+    yield f"unix://{folder}/redis.sock?db=0"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def training_queue(settings, redis_url):
+    """The training queue on a real Redis, emptied."""
+    import django_rq
+
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "training")}
+    queue = django_rq.get_queue("training")
+    queue.empty()
+    return queue

@@ -5,7 +5,8 @@ import struct
 import zipfile
 import zlib
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageDraw
 
 
 def encode(image, format, **options):
@@ -99,3 +100,20 @@ def zip_of(members, compression=zipfile.ZIP_DEFLATED):
 def colors(count):
     """count clearly different solid colours, each a different picture."""
     return [((37 * i) % 256, (91 * i) % 256, (53 * i + 40) % 256) for i in range(count)]
+
+
+def picture(kind, variant):
+    """Red discs, blue squares or green stripes on grey: learnable at a glance."""
+    rng = np.random.default_rng(variant)
+    image = Image.new("RGB", (96, 96), tuple(int(v) for v in rng.integers(90, 140, 3)))
+    draw = ImageDraw.Draw(image)
+    x, y = (int(v) for v in rng.integers(10, 40, 2))
+    size = int(rng.integers(40, 55))
+    if kind == "discs":
+        draw.ellipse((x, y, x + size, y + size), fill=(220, 30, 30))
+    elif kind == "squares":
+        draw.rectangle((x, y, x + size, y + size), fill=(30, 40, 220))
+    else:
+        for offset in range(0, 96, 12):
+            draw.line((offset, 0, offset, 96), fill=(30, 200, 60), width=5)
+    return image

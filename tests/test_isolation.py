@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tasks.models import Category, Image, Task
+from tasks.models import Category, Image, Task, TrainingRun
 from tests import images
 
 # How each URL parameter is filled from the owner's objects.
@@ -14,6 +14,7 @@ PARAMETERS = {
     "task_code": lambda objects: objects["task"].code,
     "category_code": lambda objects: objects["category"].code,
     "image_code": lambda objects: objects["image"].code,
+    "run_code": lambda objects: objects["run"].code,
 }
 
 
@@ -45,7 +46,8 @@ def test_every_route_with_parameters_is_covered():
 
 @pytest.fixture
 def objects(task, ants, ant_images):
-    return {"task": task, "category": ants, "image": ant_images[0]}
+    run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
+    return {"task": task, "category": ants, "image": ant_images[0], "run": run}
 
 
 def url_of(name, parameters, objects):
@@ -67,6 +69,8 @@ def snapshot(media_root):
         list(Task.objects.values_list("name", "owner")),
         list(Category.objects.values_list("name", "task")),
         list(Image.objects.values_list("code", "category")),
+        list(TrainingRun.objects.values_list("code", "status")),
+        list(Task.objects.values_list("active_run", flat=True)),
         sorted(str(path) for path in media_root.rglob("*")),
     )
 

@@ -1,26 +1,12 @@
 """The job queues reach a real Redis: CI's server when REDIS_URL is set, otherwise the
 embedded one that `manage.py serve` uses."""
 
-import os
-
 import django_rq
 import pytest
 from rq import SimpleWorker
 
 from tests.queue_jobs import add
 from vizeapp import embedded_redis
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    folder = tmp_path_factory.mktemp("redis")
-    server = embedded_redis.start(folder / "redis.sock", folder)
-    yield f"unix://{folder}/redis.sock?db=0"
-    server.terminate()
-    server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -2,36 +2,14 @@
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 from skimage import data as skimage_data
 
 import trainer
+from tests.images import picture
 from trainer import predict
 from trainer.backbones import BASE_MODELS
-
-
-@pytest.fixture(scope="session")
-def model_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("model-cache"))
-
-
-def picture(kind, variant):
-    """Red discs, blue squares or green stripes on grey: learnable at a glance."""
-    rng = np.random.default_rng(variant)
-    image = Image.new("RGB", (96, 96), tuple(int(v) for v in rng.integers(90, 140, 3)))
-    draw = ImageDraw.Draw(image)
-    x, y = (int(v) for v in rng.integers(10, 40, 2))
-    size = int(rng.integers(40, 55))
-    if kind == "discs":
-        draw.ellipse((x, y, x + size, y + size), fill=(220, 30, 30))
-    elif kind == "squares":
-        draw.rectangle((x, y, x + size, y + size), fill=(30, 40, 220))
-    else:
-        for offset in range(0, 96, 12):
-            draw.line((offset, 0, offset, 96), fill=(30, 200, 60), width=5)
-    return image
 
 
 @pytest.fixture(scope="session")

@@ -187,6 +187,7 @@ VIZE_MAX_ZIP_MEMBERS = env_int("VIZE_MAX_ZIP_MEMBERS", 10_000)
 VIZE_MAX_ZIP_UNCOMPRESSED_BYTES = env_int("VIZE_MAX_ZIP_UNCOMPRESSED_BYTES", 2 * 1024**3)
 VIZE_THUMBNAIL_SIZE = 256
 VIZE_GRID_PAGE_SIZE = 120
+VIZE_PREVIEW_MAX_FILES = 50
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS"))
@@ -207,3 +208,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Training runs: how long a job may take, and how long a running job may stay silent
+# before the reconciler marks its run failed.
+VIZE_TRAINING_TIMEOUT = env_int("VIZE_TRAINING_TIMEOUT", 3600)
+VIZE_RUN_STALE_SECONDS = env_int("VIZE_RUN_STALE_SECONDS", 60)
+VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")))

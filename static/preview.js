@@ -1,0 +1,69 @@
+// The preview page: send dropped photos to be classified, show each beside its scores,
+// and add one to a category only when asked (nothing is stored before that).
+(function () {
+  "use strict";
+
+  const form = () => document.getElementById("preview");
+  const csrfToken = () => form().querySelector("[name=csrfmiddlewaretoken]").value;
+  let files = [];
+
+  function post(url, data) {
+    return fetch(url, {
+      method: "POST",
+      body: data,
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      credentials: "same-origin",
+    });
+  }
+
+  async function classify(dropped) {
+    files = dropped.filter((file) => file.size > 0);
+    if (!files.length) return;
+    const results = document.getElementById("predictions");
+    results.innerHTML = "<p class='subtle'>Looking…</p>";
+    const data = new FormData();
+    files.forEach((file) => data.append("files", file, file.name));
+    const response = await post(form().action, data);
+    results.innerHTML = response.ok ? await response.text() : `<p class="message message-error">The server refused the photos (${response.status}).</p>`;
+    results.querySelectorAll(".prediction").forEach((card) => {
+      const file = files[Number(card.dataset.index)];
+      if (file) card.querySelector("img").src = URL.createObjectURL(file);
+    });
+  }
+
+  async function addTo(button) {
+    const card = button.closest(".prediction");
+    const data = new FormData();
+    data.append("target", button.dataset.addTo);
+    data.append("files", files[Number(card.dataset.index)]);
+    button.disabled = true;
+    const response = await post(form().dataset.uploadUrl, data);
+    const html = await response.text();
+    const outcome = /badge">(added|duplicate|rejected)/.exec(html);
+    button.textContent = response.ok && outcome ? `${outcome[1]} to ${button.textContent}` : "failed";
+  }
+
+  document.addEventListener("dragover", (event) => {
+    if (event.target.closest && event.target.closest("#preview")) {
+      event.preventDefault();
+      form().classList.add("drop-over");
+    }
+  });
+  document.addEventListener("dragleave", () => form() && form().classList.remove("drop-over"));
+  document.addEventListener("drop", (event) => {
+    if (!(event.target.closest && event.target.closest("#preview"))) return;
+    event.preventDefault();
+    form().classList.remove("drop-over");
+    classify(Array.from(event.dataTransfer.files));
+  });
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("#preview input[type=file]")) {
+      classify(Array.from(event.target.files));
+      event.target.value = "";
+    }
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-add-to]");
+    if (button) addTo(button);
+  });
+})();

@@ -1,0 +1,179 @@
+"""The training job, run by an RQ worker: one door between tasks/ and trainer/.
+
+It takes the run's primary key, loads rows, calls trainer, and writes the results
+back. PostgreSQL holds the truth about the run: every step is a conditional update
+that does nothing if the run was cancelled or settled meanwhile.
+"""
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+import trainer
+from tasks import training
+from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
+
+STAGES = {
+    "embedding": TrainingRun.Status.EMBEDDING,
+    "evaluating": TrainingRun.Status.EVALUATING,
+    "fitting": TrainingRun.Status.FITTING,
+}
+
+
+class RunStopped(Exception):
+    """The run was cancelled or settled while the job was working on it."""
+
+
+class ProgressReport:
+    """Writes stage, percent and ETA to the run, at most twice a second per stage,
+    which doubles as the heartbeat the reconciler watches."""
+
+    def __init__(self, run):
+        self.run = run
+        self.stage = None
+        self.written = 0.0
+
+    def __call__(self, stage, percent, eta):
+        status = STAGES.get(stage)
+        now = time.monotonic()
+        if status is None or (status == self.stage and now - self.written < 0.5):
+            return
+        self.stage, self.written = status, now
+        updated = TrainingRun.objects.filter(pk=self.run.pk, status__in=TrainingRun.ACTIVE).update(
+            status=status,
+            percent=percent,
+            eta_seconds=None if eta is None else round(eta),
+            heartbeat=timezone.now(),
+        )
+        if not updated:
+            raise RunStopped
+
+
+def train_run(run_id):
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.EMBEDDING, started=now, heartbeat=now
+    )
+    if not claimed:
+        return
+    run = TrainingRun.objects.select_related("task").get(pk=run_id)
+    workspace = Path(tempfile.mkdtemp(prefix=f"vizeapp-run-{run.code}-"))
+    try:
+        images, samples = load_samples(run)
+        result = trainer.train(
+            trainer.TrainConfig(
+                base_model=run.base_model,
+                mode=run.mode,
+                seed=run.seed,
+                negative_label=run.negative_label or None,
+                cache_dir=str(settings.VIZE_MODEL_CACHE),
+            ),
+            samples,
+            workspace / "model",
+            on_progress=ProgressReport(run),
+        )
+        store_embeddings(run, images, result.new_embeddings)
+        folder = store_model(run, workspace / "model")
+        finish(run, images, result, folder)
+    except RunStopped:
+        return
+    except Exception as error:
+        training.fail(run, f"Training failed: {error}")
+        raise
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def load_samples(run):
+    """The run's frozen images that still exist, with the embeddings already stored."""
+    codes = [code for code, _ in run.samples]
+    by_code = {
+        str(image.code): image for image in Image.objects.filter(task=run.task, code__in=codes)
+    }
+    stored = {
+        embedding.image_id: embedding
+        for embedding in ImageEmbedding.objects.filter(
+            image__in=by_code.values(), base_model=run.base_model
+        )
+    }
+    images, samples = [], []
+    for code, label in run.samples:
+        image = by_code.get(code)
+        if image is None:
+            continue  # deleted after the run started
+        embedding = stored.get(image.pk)
+        images.append(image)
+        samples.append(
+            trainer.Sample(
+                default_storage.path(image.file.name),
+                label,
+                vector(embedding.features) if embedding else None,
+                vector(embedding.mirrored) if embedding else None,
+            )
+        )
+    return images, samples
+
+
+def vector(data):
+    return np.frombuffer(bytes(data), dtype=np.float32)
+
+
+def store_embeddings(run, images, new_embeddings):
+    ImageEmbedding.objects.bulk_create(
+        [
+            ImageEmbedding(
+                image=images[index],
+                base_model=run.base_model,
+                features=features.astype(np.float32).tobytes(),
+                mirrored=mirrored.astype(np.float32).tobytes(),
+            )
+            for index, (features, mirrored) in new_embeddings.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def store_model(run, model_dir):
+    folder = f"{run.task.storage_prefix}/runs/{run.code}"
+    for path in sorted(model_dir.iterdir()):
+        with path.open("rb") as handle:
+            default_storage.save(f"{folder}/{path.name}", File(handle))
+    return folder
+
+
+def finish(run, images, result, folder):
+    """Ready and active in one transaction, unless the run was stopped meanwhile."""
+    misclassified = [
+        {
+            "image": str(images[mistake["index"]].code),
+            "true": mistake["true"],
+            "predicted": mistake["predicted"],
+            "scores": mistake["scores"],
+        }
+        for mistake in result.misclassified
+    ]
+    now = timezone.now()
+    with transaction.atomic():
+        finished = TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
+            status=TrainingRun.Status.READY,
+            percent=100,
+            eta_seconds=0,
+            metrics=result.metrics,
+            misclassified=misclassified,
+            model_folder=folder,
+            finished=now,
+            heartbeat=now,
+        )
+        if finished:
+            Task.objects.filter(pk=run.task_id).update(active_run=run.pk, updated=now)
+    if not finished:
+        delete_folder(default_storage, folder)
+        raise RunStopped

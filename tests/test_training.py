@@ -1,0 +1,222 @@
+"""Training runs end to end: the page starts a run, a real worker trains it on a real
+Redis queue, the run page and the preview show the result."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rq import SimpleWorker
+
+from tasks import imports, training
+from tasks.models import ImageEmbedding, TrainingRun
+from tests.images import encode, picture
+
+
+def add_pictures(task, category, kind, count, start=0):
+    files = [
+        SimpleUploadedFile(f"{kind}-{i}.png", encode(picture(kind, i), "PNG"))
+        for i in range(start, start + count)
+    ]
+    return imports.import_files(task, files, category=category)
+
+
+@pytest.fixture
+def shapes_task(task):
+    discs, squares = task.categories.create(name="discs"), task.categories.create(name="squares")
+    add_pictures(task, discs, "discs", 6)
+    add_pictures(task, squares, "squares", 6)
+    return task
+
+
+def start_training(client, task, django_capture_on_commit_callbacks, **fields):
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(
+            reverse("tasks:train", args=[task.code]), {"base_model": "lite0", **fields}
+        )
+
+
+def work(queue):
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def test_a_run_trains_on_a_real_worker_and_becomes_active(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    response = start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    run = shapes_task.runs.get()
+    assert response.url == run.get_absolute_url()
+    assert (run.status, len(run.samples)) == ("queued", 12)
+    work(training_queue)
+    run.refresh_from_db()
+    shapes_task.refresh_from_db()
+    assert run.status == "ready", run.reason
+    assert run.metrics["accuracy"] == 1.0
+    assert [c["name"] for c in run.metrics["categories"]] == ["discs", "squares"]
+    assert shapes_task.active_run == run
+    assert ImageEmbedding.objects.filter(base_model="lite0").count() == 12
+
+
+def test_the_run_page_shows_accuracy_and_the_confusion_matrix(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    run = shapes_task.runs.get()
+    html = owner_client.get(run.get_absolute_url()).content.decode()
+    assert "100.0 % accurate" in html
+    assert "5-fold cross-validation" in html
+    assert 'class="confusion"' in html
+
+
+def test_the_preview_predicts_with_the_active_model_and_stores_nothing(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    images_before = shapes_task.images.count()
+    response = owner_client.post(
+        reverse("tasks:preview", args=[shapes_task.code]),
+        {
+            "files": [
+                SimpleUploadedFile("new-disc.png", encode(picture("discs", 500), "PNG")),
+                SimpleUploadedFile("new-square.png", encode(picture("squares", 501), "PNG")),
+                SimpleUploadedFile("notes.jpg", b"words"),
+            ]
+        },
+        headers={"HX-Request": "true"},
+    )
+    results = response.context["results"]
+    assert [r["prediction"].label for r in results[:2]] == ["discs", "squares"]
+    assert results[2]["error"].startswith("not an image")
+    assert shapes_task.images.count() == images_before
+
+
+def test_a_retrain_embeds_only_the_new_images(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 2, start=50)
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    latest = shapes_task.runs.first()
+    assert latest.status == "ready"
+    assert len(latest.samples) == 14
+    assert ImageEmbedding.objects.count() == 14
+
+
+def test_a_second_press_shows_the_run_already_queued(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    first = start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    second = start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    assert first.url == second.url
+    assert shapes_task.runs.count() == 1
+    assert training_queue.count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_presses_make_one_run(owner, training_queue):
+    task = owner.tasks.create(name="Race")
+    for kind in ("discs", "squares"):
+        add_pictures(task, task.categories.create(name=kind), kind, 3)
+    clients = [Client(), Client()]
+    for client in clients:
+        client.force_login(owner)
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def press(client):
+        barrier.wait()
+        statuses.append(
+            client.post(
+                reverse("tasks:train", args=[task.code]), {"base_model": "lite0"}
+            ).status_code
+        )
+
+    threads = [threading.Thread(target=press, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [302, 302]
+    assert TrainingRun.objects.filter(task=task).count() == 1
+
+
+def test_training_is_refused_below_two_images_per_category(
+    owner_client, task, ants, bees, ant_images
+):
+    add_pictures(task, bees, "squares", 1)
+    response = owner_client.post(reverse("tasks:train", args=[task.code]), follow=True)
+    assert "“bees” has 1 image; each category needs at least 2" in response.content.decode()
+    assert not task.runs.exists()
+
+
+def test_the_page_warns_about_few_and_unbalanced_images(owner_client, task, ants, bees):
+    add_pictures(task, ants, "discs", 8)
+    add_pictures(task, bees, "squares", 2)
+    html = owner_client.get(task.get_absolute_url()).content.decode()
+    assert "“bees” has only 2 images" in html
+    assert "out of balance" in html
+
+
+def test_a_run_whose_worker_died_is_failed_by_the_reconciler(shapes_task, training_queue, settings):
+    settings.VIZE_RUN_STALE_SECONDS = 60
+    run = shapes_task.runs.create(
+        base_model="lite0", mode="fast", status="embedding", samples=[], heartbeat=timezone.now()
+    )
+    training.reconcile([run])
+    assert run.status == "embedding"
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat=timezone.now() - timedelta(minutes=2))
+    run.refresh_from_db()
+    training.reconcile([run])
+    assert run.status == "failed"
+    assert "worker stopped reporting" in run.reason
+
+
+def test_a_queued_run_whose_job_is_still_queued_is_left_alone(
+    owner_client, shapes_task, training_queue, settings, django_capture_on_commit_callbacks
+):
+    settings.VIZE_RUN_STALE_SECONDS = 0
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    run = shapes_task.runs.get()
+    training.reconcile([run])
+    assert run.status == "queued"
+    training_queue.empty()
+    training.reconcile([run])
+    assert run.status == "failed"
+    assert "lost from the queue" in run.reason
+
+
+def test_cancelling_a_queued_run_keeps_the_active_model(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    active = shapes_task.runs.get()
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    pending = shapes_task.runs.first()
+    owner_client.post(reverse("tasks:run_cancel", args=[shapes_task.code, pending.code]))
+    work(training_queue)
+    pending.refresh_from_db()
+    shapes_task.refresh_from_db()
+    assert pending.status == "cancelled"
+    assert shapes_task.active_run == active
+
+
+def test_an_earlier_model_can_be_made_active_again(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    for _ in range(2):
+        start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+        work(training_queue)
+    newer, older = shapes_task.runs.all()
+    shapes_task.refresh_from_db()
+    assert shapes_task.active_run == newer
+    owner_client.post(reverse("tasks:run_activate", args=[shapes_task.code, older.code]))
+    shapes_task.refresh_from_db()
+    assert shapes_task.active_run == older
