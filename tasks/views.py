@@ -336,7 +336,8 @@ def run_detail(request, task_code, run_code):
     run = owned_run(task, run_code)
     training.reconcile([run])
     if request.htmx.target == "run-progress":
-        response = render(request, "tasks/_run_progress.html", {"task": task, "run": run})
+        context = {"task": task, "run": run, "poll": True}
+        response = render(request, "tasks/_run_progress.html", context)
         if not run.is_active:
             response["HX-Refresh"] = "true"
         return response

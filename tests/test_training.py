@@ -72,6 +72,21 @@ def test_the_run_page_shows_accuracy_and_the_confusion_matrix(
     assert 'class="confusion"' in html
 
 
+def test_run_progress_keeps_polling_until_the_run_ends(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    run = shapes_task.runs.get()
+    poll = {"HX-Request": "true", "HX-Target": "run-progress"}
+    response = owner_client.get(run.get_absolute_url(), headers=poll)
+    assert 'hx-trigger="every 1s"' in response.content.decode()
+    assert "HX-Refresh" not in response
+    work(training_queue)
+    response = owner_client.get(run.get_absolute_url(), headers=poll)
+    assert 'hx-trigger="every 1s"' not in response.content.decode()
+    assert response["HX-Refresh"] == "true"
+
+
 def test_the_preview_predicts_with_the_active_model_and_stores_nothing(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
