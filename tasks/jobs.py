@@ -92,6 +92,33 @@ def train_run(run_id):
         shutil.rmtree(workspace, ignore_errors=True)
 
 
+EMBEDDING_CHUNK = 64
+
+
+def embed_new_images(task_id, base_model=training.DEFAULT_BASE_MODEL):
+    """Embed, while the person is still sorting, the images that have no features yet
+    for the default base model, so that pressing Start training only fits the head."""
+    pending = Image.objects.filter(task_id=task_id).exclude(embeddings__base_model=base_model)
+    while chunk := list(pending.order_by("id")[:EMBEDDING_CHUNK]):
+        features, mirrored = trainer.embed(
+            [default_storage.path(image.file.name) for image in chunk],
+            base_model,
+            str(settings.VIZE_MODEL_CACHE),
+        )
+        ImageEmbedding.objects.bulk_create(
+            [
+                ImageEmbedding(
+                    image=image,
+                    base_model=base_model,
+                    features=features[row].tobytes(),
+                    mirrored=mirrored[row].tobytes(),
+                )
+                for row, image in enumerate(chunk)
+            ],
+            ignore_conflicts=True,
+        )
+
+
 def load_samples(run):
     """The run's frozen images that still exist, with the embeddings already stored."""
     codes = [code for code, _ in run.samples]

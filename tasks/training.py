@@ -137,6 +137,21 @@ def enqueue(run):
         raise QueueUnavailable(str(error)) from error
 
 
+def embed_in_background(task):
+    """Queue the embedding of new images. Only a head start: if the queue is down,
+    training embeds them itself."""
+    if not settings.VIZE_EMBED_ON_UPLOAD:
+        return
+    try:
+        django_rq.get_queue("default").enqueue(
+            "tasks.jobs.embed_new_images", task.pk, job_id=f"embed-task-{task.code}"
+        )
+    except RedisError:
+        logger.warning(
+            "Redis is unavailable; the images of task %s will be embedded when it trains", task.code
+        )
+
+
 def fail(run, reason):
     TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
         status=TrainingRun.Status.FAILED, reason=reason, finished=timezone.now()

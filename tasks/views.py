@@ -165,6 +165,8 @@ def upload(request, task_code):
     report = imports.import_files(
         task, files, category=category, folders_as_categories=target == "task"
     )
+    if report.added:
+        training.embed_in_background(task)
     if request.htmx:
         return render(request, "tasks/_upload_report.html", {"report": report})
     messages.info(request, report_summary(report))

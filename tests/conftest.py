@@ -39,6 +39,12 @@ def model_cache_setting(settings, model_cache):
     settings.VIZE_MODEL_CACHE = model_cache
 
 
+@pytest.fixture(autouse=True)
+def no_background_embedding(settings):
+    """Uploads queue an embedding job only in the tests that ask for it."""
+    settings.VIZE_EMBED_ON_UPLOAD = False
+
+
 @pytest.fixture
 def owner(db):
     return User.objects.create_user("owner", password="a long owner passphrase")

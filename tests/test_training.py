@@ -4,6 +4,7 @@ Redis queue, the run page and the preview show the result."""
 import threading
 from datetime import timedelta
 
+import django_rq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -132,6 +133,32 @@ def test_a_second_press_shows_the_run_already_queued(
     assert first.url == second.url
     assert shapes_task.runs.count() == 1
     assert training_queue.count == 1
+
+
+def test_uploads_are_embedded_in_the_background_and_training_reuses_them(
+    owner_client, task, settings, training_queue, django_capture_on_commit_callbacks
+):
+    settings.VIZE_EMBED_ON_UPLOAD = True
+    default_queue = django_rq.get_queue("default")
+    default_queue.empty()
+    for kind in ("discs", "squares"):
+        category = task.categories.create(name=kind)
+        files = [
+            SimpleUploadedFile(f"{kind}-{i}.png", encode(picture(kind, i), "PNG")) for i in range(3)
+        ]
+        with django_capture_on_commit_callbacks(execute=True):
+            owner_client.post(
+                reverse("tasks:upload", args=[task.code]),
+                {"files": files, "target": str(category.code)},
+                headers={"HX-Request": "true"},
+            )
+    SimpleWorker([default_queue], connection=default_queue.connection).work(burst=True)
+    assert ImageEmbedding.objects.filter(base_model="lite2").count() == 6
+
+    start_training(owner_client, task, django_capture_on_commit_callbacks, base_model="lite2")
+    work(training_queue)
+    assert task.runs.get().status == "ready"
+    assert ImageEmbedding.objects.count() == 6
 
 
 @pytest.mark.django_db(transaction=True)

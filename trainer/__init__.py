@@ -7,6 +7,7 @@ paths and labels and writes a model that describes itself.
 """
 
 from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
+from trainer.embedding import embed
 from trainer.training import MODES, Sample, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "Sample",
     "TrainConfig",
     "TrainResult",
+    "embed",
     "train",
 ]

@@ -213,4 +213,5 @@ LOGGING = {
 # before the reconciler marks its run failed.
 VIZE_TRAINING_TIMEOUT = env_int("VIZE_TRAINING_TIMEOUT", 3600)
 VIZE_RUN_STALE_SECONDS = env_int("VIZE_RUN_STALE_SECONDS", 60)
+VIZE_EMBED_ON_UPLOAD = env_bool("VIZE_EMBED_ON_UPLOAD", True)
 VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")))
