@@ -115,30 +115,33 @@ def ingest(base):
     return len(files), seconds, counts, rejected
 
 
-def start_site():
+def start_site(port=8765, **settings):
+    """A site on embedded defaults in a new temporary folder: (process, url, var)."""
     var = Path(tempfile.mkdtemp(prefix="vizeapp-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env["VIZE_VAR_DIR"] = str(var)
-    for command in (["migrate"], ["collectstatic"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command, "--noinput", "-v0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+    env.update(VIZE_VAR_DIR=str(var), **settings)
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["prepare_models"]):
+        manage = [sys.executable, "manage.py", *command, "-v0"]
+        subprocess.run(manage, cwd=ROOT, env=env, check=True)
     site = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1:8765"],
+        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            urllib.request.urlopen("http://127.0.0.1:8765/accounts/login/", timeout=1)
-            return site, "http://127.0.0.1:8765"
+            urllib.request.urlopen(f"{url}/accounts/login/", timeout=1)
+            return site, url, var
         except OSError:
             time.sleep(0.1)
     site.kill()
     sys.exit("the site did not start")
+
+
+def stop_site(site):
+    os.killpg(site.pid, signal.SIGINT)
+    site.wait(timeout=30)
 
 
 def main():
@@ -148,7 +151,7 @@ def main():
     args = parser.parse_args()
     if not DATASET.exists():
         sys.exit(f"no dataset at {DATASET}")
-    site, base = (None, args.url) if args.url else start_site()
+    site, base, _ = (None, args.url, None) if args.url else start_site()
     try:
         rates = []
         for run in range(args.repeat):
@@ -161,8 +164,7 @@ def main():
         print(f"median: {statistics.median(rates):.1f} images/s over {args.repeat} runs")
     finally:
         if site:
-            os.killpg(site.pid, signal.SIGINT)
-            site.wait(timeout=30)
+            stop_site(site)
 
 
 if __name__ == "__main__":

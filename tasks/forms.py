@@ -16,7 +16,7 @@ class TaskForm(forms.ModelForm):
 class CategoryForm(forms.ModelForm):
     class Meta:
         model = Category
-        fields = ["name"]
+        fields = ["name", "is_negative"]
         widgets = {"name": forms.TextInput(attrs={"placeholder": "New category"})}
 
     def __init__(self, *args, task, **kwargs):
@@ -29,6 +29,15 @@ class CategoryForm(forms.ModelForm):
         if clash.exists():
             raise ValidationError(f"This task already has a category named “{name}”.")
         return name
+
+    def clean_is_negative(self):
+        negative = self.cleaned_data["is_negative"]
+        others = self.task.categories.filter(is_negative=True).exclude(pk=self.instance.pk)
+        if negative and others.exists():
+            raise ValidationError(
+                f"“{others.first().name}” already holds this task's negative examples."
+            )
+        return negative
 
     def save(self, commit=True):
         self.instance.task = self.task

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from trainer import predict
+from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
+from trainer.runtime import cached_graph
 
 
 @lru_cache(maxsize=16)
@@ -27,3 +29,10 @@ def classify(run, images):
 def classify_general(images, top=5):
     """The built-in ImageNet classifier: no training needed."""
     return _general().predict(images, top=top)
+
+
+def prepare(cache_dir):
+    """Export every graph a run or a preview may need; returns their file names."""
+    paths = [cached_graph(name, "features", cache_dir) for name in BASE_MODELS]
+    paths.append(cached_graph(DEFAULT_BASE_MODEL, "imagenet", cache_dir))
+    return [path.name for path in paths]

@@ -123,7 +123,7 @@ def category_create(request, task_code):
         category = form.save()
         messages.success(request, f"Added the category “{category.name}”.")
     else:
-        messages.error(request, " ".join(form.errors["name"]))
+        messages.error(request, form_errors(form))
     return redirect(task)
 
 
@@ -135,8 +135,12 @@ def category_rename(request, task_code, category_code):
     if form.is_valid():
         form.save()
     else:
-        messages.error(request, " ".join(form.errors["name"]))
+        messages.error(request, form_errors(form))
     return redirect(task)
+
+
+def form_errors(form):
+    return " ".join(error for errors in form.errors.values() for error in errors)
 
 
 @require_POST

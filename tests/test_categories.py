@@ -40,3 +40,25 @@ def test_deleting_a_category_moves_its_images_to_unsorted(owner_client, task, an
     assert "its 3 images are in Unsorted" in response.content.decode()
     assert not task.categories.exists()
     assert task.images.filter(category=None).count() == 3
+
+
+def test_a_category_can_hold_negative_examples(owner_client, task, ants):
+    owner_client.post(
+        reverse("tasks:category_rename", args=[task.code, ants.code]),
+        {"name": "none", "is_negative": "on"},
+    )
+    ants.refresh_from_db()
+    assert ants.is_negative
+
+
+def test_only_one_category_holds_negative_examples(owner_client, task, ants, bees):
+    bees.is_negative = True
+    bees.save()
+    response = owner_client.post(
+        reverse("tasks:category_rename", args=[task.code, ants.code]),
+        {"name": "ants", "is_negative": "on"},
+        follow=True,
+    )
+    assert "“bees” already holds this task's negative examples." in response.content.decode()
+    ants.refresh_from_db()
+    assert not ants.is_negative

@@ -1,12 +1,14 @@
 """Training runs end to end: the page starts a run, a real worker trains it on a real
 Redis queue, the run page and the preview show the result."""
 
+import io
 import threading
 from datetime import timedelta
 
 import django_rq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -206,6 +208,33 @@ def test_the_page_warns_about_few_and_unbalanced_images(owner_client, task, ants
     assert "out of balance" in html
 
 
+def test_negative_examples_teach_the_model_to_say_none_of_these(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    stripes = shapes_task.categories.create(name="other", is_negative=True)
+    add_pictures(shapes_task, stripes, "stripes", 6)
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    run = shapes_task.runs.get()
+    assert (run.status, run.negative_label) == ("ready", "other")
+    response = owner_client.post(
+        reverse("tasks:preview", args=[shapes_task.code]),
+        {"files": [SimpleUploadedFile("s.png", encode(picture("stripes", 300), "PNG"))]},
+        headers={"HX-Request": "true"},
+    )
+    (result,) = response.context["results"]
+    assert result["prediction"].label is None
+    assert "None of these" in response.content.decode()
+
+
+def test_the_reconcile_command_reports_what_it_settled(shapes_task, training_queue, settings):
+    settings.VIZE_RUN_STALE_SECONDS = 0
+    shapes_task.runs.create(base_model="lite0", mode="fast", status="fitting", samples=[])
+    output = io.StringIO()
+    call_command("reconcile_runs", stdout=output)
+    assert "1 active runs checked, 1 marked failed." in output.getvalue()
+
+
 def test_a_run_whose_worker_died_is_failed_by_the_reconciler(shapes_task, training_queue, settings):
     settings.VIZE_RUN_STALE_SECONDS = 60
     run = shapes_task.runs.create(
@@ -262,3 +291,11 @@ def test_an_earlier_model_can_be_made_active_again(
     owner_client.post(reverse("tasks:run_activate", args=[shapes_task.code, older.code]))
     shapes_task.refresh_from_db()
     assert shapes_task.active_run == older
+
+
+def test_prepare_models_exports_every_graph_a_run_needs(model_cache):
+    output = io.StringIO()
+    call_command("prepare_models", stdout=output)
+    names = [line.removeprefix("ready: ") for line in output.getvalue().splitlines()]
+    assert len(names) == 4
+    assert all((model_cache / name).exists() for name in names)

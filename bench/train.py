@@ -1,0 +1,260 @@
+"""Training on ../shared/datasets/hymenoptera through the real path, and the peer recipe.
+
+    python bench/train.py [--repeat 3] [--peer-epochs 2] [--models lite0,lite1,lite2]
+
+For each base model (fast mode): upload train/ over HTTP, press Start training, wait for
+the job on the site's real worker, and evaluate the stored model on val/. Printed: the
+wall time from the click to ready (created -> finished of the run), validation
+accuracy, and the same for a retrain after adding 10 images (taken from val/ and left out
+of its evaluation). Then: the default base model when the uploads were embedded in the
+background; 10 images per category (3 draws); and, in this process, the PyTorch
+transfer-learning tutorial's fine-tune (SGD 0.001, momentum 0.9, batch 4, StepLR 7/0.1,
+25 epochs) on the same backbone, stopped after --peer-epochs, with the time ratio.
+Medians over --repeat runs.
+"""
+
+import argparse
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from ingest import Browser, sign_up_and_create_task, start_site, stop_site
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATASET = ROOT.parent / "shared" / "datasets" / "hymenoptera"
+CATEGORIES = ("ants", "bees")
+RUN_QUERY = "SELECT status, reason, created, finished FROM tasks_trainingrun WHERE code = ?"
+EMBEDDED_QUERY = """
+    SELECT count(*) FROM tasks_imageembedding e
+    JOIN tasks_image i ON e.image_id = i.id JOIN tasks_task t ON i.task_id = t.id
+    WHERE t.code = ? AND e.base_model = ?
+"""
+
+
+def files_of(split):
+    return {name: sorted((DATASET / split / name).iterdir()) for name in CATEGORIES}
+
+
+class Site:
+    def __init__(self, url, var):
+        self.url, self.var = url, var
+
+    def database(self):
+        return sqlite3.connect(f"file:{self.var / 'db.sqlite3'}?mode=ro", uri=True)
+
+    def new_task(self):
+        browser = Browser(self.url)
+        task = sign_up_and_create_task(browser)
+        for name in CATEGORIES:
+            browser.post(f"/tasks/{task}/categories/new/", {"name": name})
+        _, page = browser.get(f"/tasks/{task}/")
+        pairs = re.findall(r'data-drop-target="([0-9a-f-]{36})" data-name="([^"]+)"', page)
+        return browser, task, {name: code for code, name in pairs}
+
+    def upload(self, browser, task, categories, files):
+        for name, paths in files.items():
+            for start in range(0, len(paths), 100):
+                batch = [("files", p.name, p.read_bytes()) for p in paths[start : start + 100]]
+                browser.post(
+                    f"/tasks/{task}/upload/",
+                    {"target": categories[name]},
+                    batch,
+                    headers={"HX-Request": "true"},
+                )
+
+    def train(self, browser, task, base_model):
+        """(seconds from the click to ready, run code); the times are the run's own."""
+        url, _ = browser.post(f"/tasks/{task}/train/", {"base_model": base_model, "mode": "fast"})
+        run = re.search(r"/runs/([0-9a-f-]{36})/", url).group(1)
+        while True:
+            with self.database() as db:
+                status, reason, created, finished = db.execute(
+                    RUN_QUERY, (run.replace("-", ""),)
+                ).fetchone()
+            if status == "ready":
+                seconds = (
+                    datetime.fromisoformat(finished) - datetime.fromisoformat(created)
+                ).total_seconds()
+                return seconds, run
+            if status in ("failed", "cancelled"):
+                sys.exit(f"run {run} {status}: {reason}")
+            time.sleep(0.1)
+
+    def embedded(self, task, base_model):
+        with self.database() as db:
+            row = db.execute(EMBEDDED_QUERY, (task.replace("-", ""), base_model)).fetchone()
+            return row[0]
+
+    def accuracy(self, task, run, files):
+        from trainer import predict
+
+        model = predict.load(self.var / "media" / "tasks" / task / "runs" / run)
+        paths = [(name, path) for name, group in files.items() for path in group]
+        predictions = model.predict([str(path) for _, path in paths])
+        return sum(p.label == name for (name, _), p in zip(paths, predictions, strict=True)) / len(
+            paths
+        )
+
+
+def cold_and_retrain(site, base_model, train, val):
+    browser, task, categories = site.new_task()
+    site.upload(browser, task, categories, train)
+    seconds, run = site.train(browser, task, base_model)
+    accuracy = site.accuracy(task, run, val)
+    extra = {name: paths[:5] for name, paths in val.items()}
+    rest = {name: paths[5:] for name, paths in val.items()}
+    site.upload(browser, task, categories, extra)
+    retrain_seconds, retrain_run = site.train(browser, task, base_model)
+    return seconds, accuracy, retrain_seconds, site.accuracy(task, retrain_run, rest)
+
+
+def warm(site, base_model, train, val):
+    browser, task, categories = site.new_task()
+    site.upload(browser, task, categories, train)
+    total = sum(len(paths) for paths in train.values())
+    while site.embedded(task, base_model) < total:
+        time.sleep(0.2)
+    seconds, run = site.train(browser, task, base_model)
+    return seconds, site.accuracy(task, run, val)
+
+
+def few_shot(site, base_model, train, val, per_category, seed):
+    rng = random.Random(seed)
+    chosen = {name: rng.sample(paths, per_category) for name, paths in train.items()}
+    browser, task, categories = site.new_task()
+    site.upload(browser, task, categories, chosen)
+    _, run = site.train(browser, task, base_model)
+    return site.accuracy(task, run, val)
+
+
+def peer_recipe(base_model, train, val, epochs):
+    """The PyTorch tutorial's fine-tune on the same backbone: (seconds per epoch,
+    validation accuracy after the given epochs)."""
+    import torch
+    from torch import nn
+    from torchvision import transforms
+
+    from trainer.backbones import base_model as describe
+    from trainer.images import load_rgb
+    from trainer.networks import imagenet_network
+
+    torch.manual_seed(0)
+    prep = describe(base_model).preprocessing
+    normalise = transforms.Normalize(prep.mean, prep.std)
+    bicubic = transforms.InterpolationMode.BICUBIC
+    train_transform = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(prep.size, interpolation=bicubic),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            normalise,
+        ]
+    )
+    val_transform = transforms.Compose(
+        [
+            transforms.Resize(prep.resize_to, interpolation=bicubic),
+            transforms.CenterCrop(prep.size),
+            transforms.ToTensor(),
+            normalise,
+        ]
+    )
+    train_items = [(load_rgb(p), i) for i, name in enumerate(CATEGORIES) for p in train[name]]
+    val_items = [(load_rgb(p), i) for i, name in enumerate(CATEGORIES) for p in val[name]]
+    network = imagenet_network(base_model)
+    network.reset_classifier(len(CATEGORIES))
+    optimiser = torch.optim.SGD(network.parameters(), lr=0.001, momentum=0.9)
+    schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=7, gamma=0.1)
+    loss = nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    for _ in range(epochs):
+        network.train()
+        random.Random(len(train_items)).shuffle(train_items)
+        for start in range(0, len(train_items), 4):
+            batch = train_items[start : start + 4]
+            inputs = torch.stack([train_transform(image) for image, _ in batch])
+            labels = torch.tensor([label for _, label in batch])
+            optimiser.zero_grad()
+            loss(network(inputs), labels).backward()
+            optimiser.step()
+        schedule.step()
+    per_epoch = (time.perf_counter() - started) / epochs
+    network.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(val_items), 32):
+            batch = val_items[start : start + 32]
+            inputs = torch.stack([val_transform(image) for image, _ in batch])
+            predicted = network(inputs).argmax(dim=1)
+            correct += sum(int(p == label) for p, (_, label) in zip(predicted, batch, strict=True))
+    return per_epoch, correct / len(val_items)
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peer-epochs", type=int, default=2)
+    parser.add_argument("--models", default="lite0,lite1,lite2")
+    args = parser.parse_args()
+    if not DATASET.exists():
+        sys.exit(f"no dataset at {DATASET}")
+    train, val = files_of("train"), files_of("val")
+    default = "lite2"
+    cold = {}
+
+    process, url, var = start_site(port=8766, VIZE_EMBED_ON_UPLOAD="0")
+    try:
+        site = Site(url, var)
+        for base_model in args.models.split(","):
+            runs = [cold_and_retrain(site, base_model, train, val) for _ in range(args.repeat)]
+            columns = zip(*runs, strict=True)
+            seconds, accuracy, retrain, retrain_accuracy = (median(column) for column in columns)
+            cold[base_model] = seconds
+            print(
+                f"{base_model} fast, 245 images: click to ready {seconds:.1f} s "
+                f"(runs {', '.join(f'{r[0]:.1f}' for r in runs)}), val accuracy {accuracy:.3f}; "
+                f"retrain after adding 10: {retrain:.1f} s, val accuracy {retrain_accuracy:.3f}"
+            )
+    finally:
+        stop_site(process)
+
+    process, url, var = start_site(port=8767, VIZE_EMBED_ON_UPLOAD="1")
+    try:
+        site = Site(url, var)
+        runs = [warm(site, default, train, val) for _ in range(args.repeat)]
+        listed = ", ".join(f"{r[0]:.1f}" for r in runs)
+        print(
+            f"{default} fast, embedded in the background during upload: click to ready "
+            f"{median(r[0] for r in runs):.1f} s (runs {listed}), "
+            f"val accuracy {median(r[1] for r in runs):.3f}"
+        )
+        draws = [few_shot(site, default, train, val, 10, seed) for seed in range(3)]
+        listed = ", ".join(f"{d:.3f}" for d in draws)
+        print(
+            f"{default} fast, 10 images per category, 3 draws: val accuracy "
+            f"{statistics.mean(draws):.3f} +- {statistics.stdev(draws):.3f} ({listed})"
+        )
+    finally:
+        stop_site(process)
+
+    per_epoch, peer_accuracy = peer_recipe(default, train, val, args.peer_epochs)
+    full = per_epoch * 25
+    ratio = full / cold.get(default, float("nan"))
+    print(
+        f"peer recipe (PyTorch tutorial fine-tune, {default}): {per_epoch:.1f} s per epoch, "
+        f"val accuracy {peer_accuracy:.3f} after {args.peer_epochs} epochs; 25 epochs would take "
+        f"~{full:.0f} s, {ratio:.0f} times the fast mode's click to ready"
+    )
+
+
+if __name__ == "__main__":
+    main()
