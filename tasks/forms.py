@@ -35,7 +35,7 @@ class CategoryForm(forms.ModelForm):
         others = self.task.categories.filter(is_negative=True).exclude(pk=self.instance.pk)
         if negative and others.exists():
             raise ValidationError(
-                f"“{others.first().name}” already holds this task's negative examples."
+                f"“{others.first().name}” already holds the negative examples of this task."
             )
         return negative
 

@@ -59,6 +59,6 @@ def test_only_one_category_holds_negative_examples(owner_client, task, ants, bee
         {"name": "ants", "is_negative": "on"},
         follow=True,
     )
-    assert "“bees” already holds this task's negative examples." in response.content.decode()
+    assert "“bees” already holds the negative examples of this task." in response.content.decode()
     ants.refresh_from_db()
     assert not ants.is_negative
