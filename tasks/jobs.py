@@ -75,6 +75,7 @@ def train_run(run_id):
                 seed=run.seed,
                 negative_label=run.negative_label or None,
                 cache_dir=str(settings.VIZE_MODEL_CACHE),
+                time_budget=run.time_budget,
             ),
             samples,
             workspace / "model",

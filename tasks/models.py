@@ -187,6 +187,7 @@ class TrainingRun(models.Model):
 
     class Mode(models.TextChoices):
         FAST = "fast", "Fast"
+        ACCURATE = "accurate", "Accurate"
 
     ACTIVE = (Status.QUEUED, Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
 
@@ -195,6 +196,8 @@ class TrainingRun(models.Model):
     base_model = models.CharField(max_length=20, choices=BaseModel)
     mode = models.CharField(max_length=20, choices=Mode)
     seed = models.PositiveIntegerField(default=0)
+    # Seconds of fine-tuning in accurate mode.
+    time_budget = models.PositiveIntegerField(default=300)
     status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
     percent = models.PositiveSmallIntegerField(default=0)
     eta_seconds = models.PositiveIntegerField(null=True, blank=True)

@@ -25,8 +25,14 @@ BASE_MODELS = {
 }
 # Lite2: 0.967 against Lite0's 0.941 on hymenoptera (bench/train.py), seconds either way.
 DEFAULT_BASE_MODEL = TrainingRun.BaseModel.LITE2
-MODES = {TrainingRun.Mode.FAST: "Fast: a new head on the base model's features"}
+MODES = {
+    TrainingRun.Mode.FAST: "Fast: a new head on the base model's features (seconds)",
+    TrainingRun.Mode.ACCURATE: "Accurate: fine-tune the whole network (minutes)",
+}
 DEFAULT_MODE = TrainingRun.Mode.FAST
+TIME_BUDGETS = {120: "2 minutes", 300: "5 minutes", 600: "10 minutes", 1200: "20 minutes"}
+DEFAULT_TIME_BUDGET = 300
+ACCURATE_MIN_IMAGES = 10
 MIN_IMAGES = 2
 FEW_IMAGES = 5
 IMBALANCE = 3
@@ -95,15 +101,26 @@ def negative_label(task):
     return negative.name if negative else ""
 
 
-def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE):
+def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DEFAULT_TIME_BUDGET):
     """(run, started): a new queued run, or the run already queued or training."""
     if base_model not in BASE_MODELS:
         raise TrainingRefused(f"Unknown base model “{base_model}”.")
     if mode not in MODES:
         raise TrainingRefused(f"Unknown training mode “{mode}”.")
+    if time_budget not in TIME_BUDGETS:
+        raise TrainingRefused("Choose a time budget from the list.")
     check = readiness(task)
     if not check.can_train:
         raise TrainingRefused(" ".join(check.problems))
+    if mode == TrainingRun.Mode.ACCURATE:
+        small = [
+            c for c in task.categories_with_counts() if 0 < c.image_count < ACCURATE_MIN_IMAGES
+        ]
+        if small:
+            raise TrainingRefused(
+                f"Accurate mode needs at least {ACCURATE_MIN_IMAGES} images in each category "
+                f"(“{small[0].name}” has {small[0].image_count}); fast mode works with fewer."
+            )
     current = task.current_run()
     if current:
         return current, False
@@ -112,6 +129,7 @@ def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE):
             run = task.runs.create(
                 base_model=base_model,
                 mode=mode,
+                time_budget=time_budget,
                 samples=frozen_samples(task),
                 negative_label=negative_label(task),
             )

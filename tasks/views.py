@@ -314,6 +314,8 @@ def training_context(task):
         "default_base_model": training.DEFAULT_BASE_MODEL,
         "modes": training.MODES,
         "default_mode": training.DEFAULT_MODE,
+        "time_budgets": training.TIME_BUDGETS,
+        "default_time_budget": training.DEFAULT_TIME_BUDGET,
     }
 
 
@@ -325,6 +327,7 @@ def train(request, task_code):
             task,
             request.POST.get("base_model", training.DEFAULT_BASE_MODEL),
             request.POST.get("mode", training.DEFAULT_MODE),
+            parse_seconds(request.POST.get("time_budget", training.DEFAULT_TIME_BUDGET)),
         )
     except training.TrainingRefused as refusal:
         messages.error(request, str(refusal))
@@ -335,6 +338,13 @@ def train(request, task_code):
     if not started:
         messages.info(request, "This task is already training; here is that run.")
     return redirect(run)
+
+
+def parse_seconds(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def run_detail(request, task_code, run_code):

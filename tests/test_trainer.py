@@ -131,3 +131,29 @@ def test_the_trainer_never_imports_django():
 def test_training_and_prediction_run_without_importing_torch():
     # torch and timm take seconds to import; they are needed only to export a graph once.
     assert not imported_by_trainer("torch")
+
+
+def test_accurate_mode_fine_tunes_and_keeps_the_best_checkpoint(model_cache, tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    chosen = []
+    for kind in ("discs", "squares"):
+        for variant in range(12):
+            path = folder / f"{kind}-{variant}.png"
+            picture(kind, variant).save(path)
+            chosen.append(trainer.Sample(str(path), kind))
+    result = trainer.train(
+        config(model_cache, mode="accurate", time_budget=4), chosen, tmp_path / "model"
+    )
+    tuning = result.metrics["fine_tuning"]
+    assert tuning["epochs"] >= 1
+    assert 0 <= tuning["best_epoch"] <= tuning["epochs"]
+    assert result.metrics["method"] == "hold-out of 20% of the images"
+    assert result.metrics["accuracy"] == 1.0
+    labels = [p.label for p in predict.load(tmp_path / "model").predict([picture("discs", 300)])]
+    assert labels == ["discs"]
+
+
+def test_accurate_mode_needs_a_hold_out(pictures, model_cache, tmp_path):
+    with pytest.raises(ValueError, match="at least 10 images in each category"):
+        trainer.train(config(model_cache, mode="accurate"), samples(pictures), tmp_path)

@@ -200,6 +200,16 @@ def test_training_is_refused_below_two_images_per_category(
     assert not task.runs.exists()
 
 
+def test_accurate_mode_is_refused_below_ten_images_per_category(
+    owner_client, shapes_task, django_capture_on_commit_callbacks
+):
+    response = owner_client.post(
+        reverse("tasks:train", args=[shapes_task.code]), {"mode": "accurate"}, follow=True
+    )
+    assert "Accurate mode needs at least 10 images in each category" in response.content.decode()
+    assert not shapes_task.runs.exists()
+
+
 def test_the_page_warns_about_few_and_unbalanced_images(owner_client, task, ants, bees):
     add_pictures(task, ants, "discs", 8)
     add_pictures(task, bees, "squares", 2)

@@ -12,12 +12,9 @@ HOLDOUT_MIN_PER_CATEGORY = 10
 HOLDOUT_FRACTION = 0.2
 
 
-def held_out_predictions(features, mirrored, labels, seed):
-    """(indices, probabilities, method, choice): a stratified hold-out when every
-    category has enough images, k-fold cross-validation otherwise. The head's settings
-    are chosen inside each training part, so the held-out images play no part in any
-    choice. A hold-out's choice (made on 80% of the images) serves the final model
-    too; after cross-validation the caller chooses again on all images."""
+def splits(labels, seed):
+    """(method, [(train indices, test indices), ...]): a stratified hold-out when every
+    category has enough images, k-fold cross-validation otherwise."""
     smallest = int(np.bincount(labels).min())
     if smallest >= HOLDOUT_MIN_PER_CATEGORY:
         splitter = StratifiedShuffleSplit(1, test_size=HOLDOUT_FRACTION, random_state=seed)
@@ -26,8 +23,18 @@ def held_out_predictions(features, mirrored, labels, seed):
         folds = min(5, smallest)
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
         method = f"{folds}-fold cross-validation"
+    return method, list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def held_out_predictions(features, mirrored, labels, seed):
+    """(indices, probabilities, method, choice): a stratified hold-out when every
+    category has enough images, k-fold cross-validation otherwise. The head's settings
+    are chosen inside each training part, so the held-out images play no part in any
+    choice. A hold-out's choice (made on 80% of the images) serves the final model
+    too; after cross-validation the caller chooses again on all images."""
+    method, parts = splits(labels, seed)
     indices, probabilities, choices = [], [], []
-    for train, test in splitter.split(features, labels):
+    for train, test in parts:
         choice = heads.choose(features[train], mirrored[train], labels[train], seed)
         model = heads.fit(features[train], mirrored[train], labels[train], choice.c, seed)
         indices.append(test)

@@ -15,7 +15,7 @@ from trainer import embedding, evaluation, heads
 from trainer.backbones import DEFAULT_BASE_MODEL, base_model
 from trainer.runtime import cached_graph, with_linear_head
 
-MODES = ("fast",)
+MODES = ("fast", "accurate")
 MODEL_FILE = "model.onnx"
 DESCRIPTION_FILE = "model.json"
 
@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 0
     negative_label: str | None = None
     cache_dir: str | None = None
+    time_budget: float = 300.0  # seconds of fine-tuning, accurate mode only
 
 
 @dataclass
@@ -94,21 +95,17 @@ def train(config, samples, out_dir, on_progress=None):
     mirrored = np.stack([s.mirrored for s in samples]).astype(np.float32)
     labels = np.array([classes.index(s.label) for s in samples])
 
+    if config.mode == "accurate":
+        return train_accurate(
+            config, samples, classes, features, mirrored, labels, out_dir, progress, new_embeddings
+        )
+
     progress("evaluating", 80, 2)
     indices, probabilities, method, choice = evaluation.held_out_predictions(
         features, mirrored, labels, config.seed
     )
     metrics = evaluation.metrics(labels[indices], probabilities, classes, method)
-    misclassified = [
-        {
-            "index": int(i),
-            "true": classes[labels[i]],
-            "predicted": classes[int(p.argmax())],
-            "scores": {name: float(score) for name, score in zip(classes, p, strict=True)},
-        }
-        for i, p in zip(indices, probabilities, strict=True)
-        if p.argmax() != labels[i]
-    ]
+    misclassified = mistakes(indices, probabilities, labels, classes)
 
     progress("fitting", 90, 1)
     choice = choice or heads.choose(features, mirrored, labels, config.seed)
@@ -127,6 +124,59 @@ def train(config, samples, out_dir, on_progress=None):
     describe(out_dir, config, base, classes, metrics, samples)
     progress("ready", 100, 0)
     return TrainResult(classes, metrics, misclassified, out_dir, new_embeddings)
+
+
+def mistakes(indices, probabilities, labels, classes):
+    return [
+        {
+            "index": int(i),
+            "true": classes[labels[i]],
+            "predicted": classes[int(p.argmax())],
+            "scores": {name: float(score) for name, score in zip(classes, p, strict=True)},
+        }
+        for i, p in zip(indices, probabilities, strict=True)
+        if p.argmax() != labels[i]
+    ]
+
+
+def train_accurate(
+    config, samples, classes, features, mirrored, labels, out_dir, progress, new_embeddings
+):
+    """Fine-tune on the training part of a hold-out, starting from the fast head fitted
+    on that part, and keep the checkpoint that scores best on the held-out images."""
+    from trainer import finetune  # torch, only for this mode
+
+    method, parts = evaluation.splits(labels, config.seed)
+    if len(parts) != 1:
+        raise ValueError(
+            f"accurate mode needs at least {evaluation.HOLDOUT_MIN_PER_CATEGORY} images in "
+            "each category, to keep some aside for choosing the best checkpoint"
+        )
+    ((train, test),) = parts
+    progress("fitting", 80, config.time_budget)
+    choice = heads.choose(features[train], mirrored[train], labels[train], config.seed)
+    head = heads.fit(features[train], mirrored[train], labels[train], choice.c, config.seed)
+    weight, bias = heads.weights(head)
+    classifier, probabilities, report = finetune.fine_tune(
+        config,
+        [s.path for s in samples],
+        labels,
+        train,
+        test,
+        weight / choice.temperature,
+        bias / choice.temperature,
+        on_progress=lambda done, left: progress("fitting", 80 + 18 * done, left),
+    )
+    metrics = evaluation.metrics(labels[test], probabilities, classes, method)
+    metrics["fine_tuning"] = report
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finetune.export(classifier, config, out_dir / MODEL_FILE)
+    describe(out_dir, config, base_model(config.base_model), classes, metrics, samples)
+    progress("ready", 100, 0)
+    return TrainResult(
+        classes, metrics, mistakes(test, probabilities, labels, classes), out_dir, new_embeddings
+    )
 
 
 def describe(out_dir, config, base, classes, metrics, samples):
