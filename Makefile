@@ -30,6 +30,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python bench/train.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python -W ignore bench/grid.py
 
