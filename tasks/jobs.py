@@ -50,7 +50,7 @@ class ProgressReport:
         updated = TrainingRun.objects.filter(pk=self.run.pk, status__in=TrainingRun.ACTIVE).update(
             status=status,
             percent=percent,
-            eta_seconds=None if eta is None else round(eta),
+            eta_seconds=None if eta is None else max(0, round(eta)),
             heartbeat=timezone.now(),
         )
         if not updated:

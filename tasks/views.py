@@ -427,9 +427,13 @@ def preview_results(run, files):
     stored."""
     results, readable = [], []
     for index, upload in enumerate(files):
+        if upload.size > settings.VIZE_MAX_IMAGE_BYTES:
+            reason = imports.too_large(upload.size, imports.Limits.from_settings())
+            results.append({"index": index, "name": upload.name, "error": reason})
+            continue
         try:
             check_image(
-                upload.read(settings.VIZE_MAX_IMAGE_BYTES + 1),
+                upload.read(),
                 max_pixels=settings.VIZE_MAX_IMAGE_PIXELS,
                 thumbnail_size=8,
             )

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rq import SimpleWorker
 
-from tasks import imports, training
+from tasks import imports, jobs, training
 from tasks.models import ImageEmbedding, TrainingRun
 from tests.images import encode, picture
 
@@ -113,6 +113,17 @@ def test_the_preview_predicts_with_the_active_model_and_stores_nothing(
     assert shapes_task.images.count() == images_before
 
 
+def test_the_preview_says_when_a_photo_is_too_large(owner_client, task, settings):
+    settings.VIZE_MAX_IMAGE_BYTES = 100
+    response = owner_client.post(
+        reverse("tasks:preview", args=[task.code]),
+        {"files": [SimpleUploadedFile("big.png", encode(picture("discs", 1), "PNG"))]},
+        headers={"HX-Request": "true"},
+    )
+    (result,) = response.context["results"]
+    assert "the limit is" in result["error"]
+
+
 def test_a_retrain_embeds_only_the_new_images(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
@@ -198,6 +209,19 @@ def test_training_is_refused_below_two_images_per_category(
     response = owner_client.post(reverse("tasks:train", args=[task.code]), follow=True)
     assert "“bees” has 1 image; each category needs at least 2" in response.content.decode()
     assert not task.runs.exists()
+
+
+def test_an_accurate_run_goes_past_its_budget_and_still_finishes(task, training_queue):
+    for kind in ("discs", "squares"):
+        add_pictures(task, task.categories.create(name=kind), kind, 12)
+    run = task.runs.create(
+        base_model="lite0", mode="accurate", time_budget=1, samples=training.frozen_samples(task)
+    )
+    jobs.train_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "ready", run.reason
+    assert run.metrics["fine_tuning"]["epochs"] >= 1
+    assert run.eta_seconds == 0
 
 
 def test_accurate_mode_is_refused_below_ten_images_per_category(

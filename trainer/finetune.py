@@ -139,7 +139,9 @@ def fine_tune(config, paths, labels, train, validation, weight, bias, on_progres
             ):
                 group["lr"] = base * 0.5 * (1 + math.cos(math.pi * min(1.0, step / planned_steps)))
             elapsed = time.monotonic() - started
-            on_progress(min(1.0, elapsed / config.time_budget), config.time_budget - elapsed)
+            on_progress(
+                min(1.0, elapsed / config.time_budget), max(0.0, config.time_budget - elapsed)
+            )
         epochs += 1
         correct, probabilities = evaluate()
         if correct > best_correct:
