@@ -63,7 +63,9 @@ def readiness(task):
     if len([c for c in positive if c.image_count]) < 2:
         result.problems.append("Training needs at least two categories with images.")
     for category in categories:
-        if category.image_count < MIN_IMAGES and (category.image_count or not category.is_negative):
+        if category.is_negative and not category.image_count:
+            continue  # negative examples are optional
+        if category.image_count < MIN_IMAGES:
             result.problems.append(
                 f"“{category.name}” has {category.image_count} image"
                 f"{'' if category.image_count == 1 else 's'}; each category needs at least "
@@ -103,6 +105,9 @@ def negative_label(task):
 
 def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DEFAULT_TIME_BUDGET):
     """(run, started): a new queued run, or the run already queued or training."""
+    current = task.current_run()
+    if current:
+        return current, False
     if base_model not in BASE_MODELS:
         raise TrainingRefused(f"Unknown base model “{base_model}”.")
     if mode not in MODES:
@@ -121,9 +126,6 @@ def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DE
                 f"Accurate mode needs at least {ACCURATE_MIN_IMAGES} images in each category "
                 f"(“{small[0].name}” has {small[0].image_count}); fast mode works with fewer."
             )
-    current = task.current_run()
-    if current:
-        return current, False
     try:
         with transaction.atomic():
             run = task.runs.create(

@@ -4,13 +4,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
 import trainer
 from tests.images import picture
-from trainer import predict
+from trainer import predict, runtime
 from trainer.backbones import BASE_MODELS
 
 
@@ -146,8 +147,8 @@ def test_accurate_mode_fine_tunes_and_keeps_the_best_checkpoint(model_cache, tmp
         config(model_cache, mode="accurate", time_budget=4), chosen, tmp_path / "model"
     )
     tuning = result.metrics["fine_tuning"]
-    assert tuning["epochs"] >= 1
-    assert 0 <= tuning["best_epoch"] <= tuning["epochs"]
+    assert tuning["selection_epochs"] >= 1
+    assert 0 <= tuning["best_epoch"] <= tuning["selection_epochs"]
     assert result.metrics["method"] == "hold-out of 20% of the images"
     assert result.metrics["accuracy"] == 1.0
     labels = [p.label for p in predict.load(tmp_path / "model").predict([picture("discs", 300)])]
@@ -157,3 +158,20 @@ def test_accurate_mode_fine_tunes_and_keeps_the_best_checkpoint(model_cache, tmp
 def test_accurate_mode_needs_a_hold_out(pictures, model_cache, tmp_path):
     with pytest.raises(ValueError, match="at least 10 images in each category"):
         trainer.train(config(model_cache, mode="accurate"), samples(pictures), tmp_path)
+
+
+def test_an_exported_fine_tuned_network_answers_as_torch_does(model_cache, tmp_path):
+    import torch
+
+    from trainer import finetune
+    from trainer.networks import imagenet_network
+
+    rng = np.random.default_rng(0)
+    weight, bias = rng.normal(size=(2, 1280)), rng.normal(size=2)
+    classifier = finetune.Classifier(imagenet_network("lite0"), weight, bias).eval()
+    finetune.export(classifier, config(model_cache), tmp_path / "model.onnx")
+    pixels = rng.normal(size=(3, 3, 224, 224)).astype(np.float32)
+    (onnx_scores,) = runtime.session(tmp_path / "model.onnx").run(None, {"pixels": pixels})
+    with torch.inference_mode():
+        torch_scores = classifier(torch.from_numpy(pixels)).numpy()
+    assert np.abs(onnx_scores - torch_scores).max() < 1e-4

@@ -220,7 +220,7 @@ def test_an_accurate_run_goes_past_its_budget_and_still_finishes(task, training_
     jobs.train_run(run.pk)
     run.refresh_from_db()
     assert run.status == "ready", run.reason
-    assert run.metrics["fine_tuning"]["epochs"] >= 1
+    assert run.metrics["fine_tuning"]["selection_epochs"] >= 1
     assert run.eta_seconds == 0
 
 
@@ -232,6 +232,13 @@ def test_accurate_mode_is_refused_below_ten_images_per_category(
     )
     assert "Accurate mode needs at least 10 images in each category" in response.content.decode()
     assert not shapes_task.runs.exists()
+
+
+def test_an_empty_negative_category_neither_blocks_nor_warns(shapes_task):
+    shapes_task.categories.create(name="other", is_negative=True)
+    check = training.readiness(shapes_task)
+    assert check.can_train
+    assert not any("other" in warning for warning in check.warnings)
 
 
 def test_the_page_warns_about_few_and_unbalanced_images(owner_client, task, ants, bees):

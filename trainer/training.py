@@ -142,41 +142,51 @@ def mistakes(indices, probabilities, labels, classes):
 def train_accurate(
     config, samples, classes, features, mirrored, labels, out_dir, progress, new_embeddings
 ):
-    """Fine-tune on the training part of a hold-out, starting from the fast head fitted
-    on that part, and keep the checkpoint that scores best on the held-out images."""
+    """Fine-tune (trainer/finetune.py): epochs chosen on a hold-out, then the network
+    fine-tuned on all images; the fast model if no epoch beat it."""
     from trainer import finetune  # torch, only for this mode
 
     method, parts = evaluation.splits(labels, config.seed)
     if len(parts) != 1:
         raise ValueError(
             f"accurate mode needs at least {evaluation.HOLDOUT_MIN_PER_CATEGORY} images in "
-            "each category, to keep some aside for choosing the best checkpoint"
+            "each category, to keep some aside for choosing the number of epochs"
         )
     ((train, test),) = parts
     progress("fitting", 80, config.time_budget)
     choice = heads.choose(features[train], mirrored[train], labels[train], config.seed)
-    head = heads.fit(features[train], mirrored[train], labels[train], choice.c, config.seed)
-    weight, bias = heads.weights(head)
+    part_head = heads.weights(
+        heads.fit(features[train], mirrored[train], labels[train], choice.c, config.seed)
+    )
+    all_head = heads.weights(heads.fit(features, mirrored, labels, choice.c, config.seed))
     classifier, probabilities, report = finetune.fine_tune(
         config,
         [s.path for s in samples],
         labels,
         train,
         test,
-        weight / choice.temperature,
-        bias / choice.temperature,
+        [array / choice.temperature for array in part_head],
+        [array / choice.temperature for array in all_head],
         on_progress=lambda done, left: progress("fitting", 80 + 18 * done, left),
     )
     metrics = evaluation.metrics(labels[test], probabilities, classes, method)
     metrics["fine_tuning"] = report
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    finetune.export(classifier, config, out_dir / MODEL_FILE)
+    if classifier is None:
+        weight, bias = all_head
+        with_linear_head(
+            cached_graph(config.base_model, "features", config.cache_dir),
+            weight / choice.temperature,
+            bias / choice.temperature,
+            out_dir / MODEL_FILE,
+        )
+    else:
+        finetune.export(classifier, config, out_dir / MODEL_FILE)
     describe(out_dir, config, base_model(config.base_model), classes, metrics, samples)
     progress("ready", 100, 0)
-    return TrainResult(
-        classes, metrics, mistakes(test, probabilities, labels, classes), out_dir, new_embeddings
-    )
+    misclassified = mistakes(test, probabilities, labels, classes)
+    return TrainResult(classes, metrics, misclassified, out_dir, new_embeddings)
 
 
 def describe(out_dir, config, base, classes, metrics, samples):
