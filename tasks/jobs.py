@@ -81,7 +81,13 @@ def train_run(run_id):
             workspace / "model",
             on_progress=ProgressReport(run),
         )
-        store_embeddings(run, images, result.new_embeddings)
+        store_embeddings(
+            run.base_model,
+            [
+                (images[i], features, mirrored)
+                for i, (features, mirrored) in result.new_embeddings.items()
+            ],
+        )
         folder = store_model(run, workspace / "model")
         finish(run, images, result, folder)
     except RunStopped:
@@ -106,17 +112,8 @@ def embed_new_images(task_id, base_model=training.DEFAULT_BASE_MODEL):
             base_model,
             str(settings.VIZE_MODEL_CACHE),
         )
-        ImageEmbedding.objects.bulk_create(
-            [
-                ImageEmbedding(
-                    image=image,
-                    base_model=base_model,
-                    features=features[row].tobytes(),
-                    mirrored=mirrored[row].tobytes(),
-                )
-                for row, image in enumerate(chunk)
-            ],
-            ignore_conflicts=True,
+        store_embeddings(
+            base_model, [(image, features[row], mirrored[row]) for row, image in enumerate(chunk)]
         )
 
 
@@ -154,16 +151,18 @@ def vector(data):
     return np.frombuffer(bytes(data), dtype=np.float32)
 
 
-def store_embeddings(run, images, new_embeddings):
+def store_embeddings(base_model, embedded):
+    """Keep (image, features, mirrored) for every later run; a concurrent job may have
+    stored some already."""
     ImageEmbedding.objects.bulk_create(
         [
             ImageEmbedding(
-                image=images[index],
-                base_model=run.base_model,
+                image=image,
+                base_model=base_model,
                 features=features.astype(np.float32).tobytes(),
                 mirrored=mirrored.astype(np.float32).tobytes(),
             )
-            for index, (features, mirrored) in new_embeddings.items()
+            for image, features, mirrored in embedded
         ],
         ignore_conflicts=True,
     )
