@@ -70,6 +70,10 @@ def test_it_serves_pages_runs_jobs_and_stops_on_ctrl_c(site):
 
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
     assert process.wait(timeout=30) == 0
+    leftovers = subprocess.run(
+        ["/usr/bin/pgrep", "-f", f"bind=127.0.0.1:{port}"], capture_output=True
+    )
+    assert leftovers.stdout == b"", "a web server process outlived serve"
     with pytest.raises(OSError):
         urllib.request.urlopen(login, timeout=2)
     with pytest.raises((redis.ConnectionError, FileNotFoundError)):

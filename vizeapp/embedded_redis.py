@@ -31,8 +31,7 @@ def start(socket_path: Path, data_dir: Path, timeout: float = 10.0) -> subproces
             "--appendonly", "no",
             "--loglevel", "warning",
         ],
-        # Its own session, so that Ctrl-C in the terminal reaches the web server and the
-        # worker first and Redis is stopped last, by `serve`.
+        # Its own session: Ctrl-C in the terminal reaches `serve`, which stops Redis last.
         start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + timeout

@@ -1,6 +1,7 @@
 """Run the whole site locally: the web server, one RQ worker and, when REDIS_URL is unset,
 the embedded Redis they share. Ctrl-C stops everything it started."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,8 +31,11 @@ class Command(BaseCommand):
             *(python, "-m", "gunicorn", "vizeapp.wsgi", f"--bind={bind}"),
             *(f"--workers={web_workers}", "--threads=4", "--timeout=300", "--access-logfile=-"),
         ]
-        children.append(subprocess.Popen(web))
-        children.append(subprocess.Popen([python, "manage.py", "rqworker", "training", "default"]))
+        # Each child leads a process group of its own: Ctrl-C reaches this command
+        # alone, and stopping a group takes a child's own workers with it.
+        children.append(subprocess.Popen(web, start_new_session=True))
+        worker = [python, "manage.py", "rqworker", "training", "default"]
+        children.append(subprocess.Popen(worker, start_new_session=True))
         self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
         self.stdout.write("Press Ctrl-C to stop the site, the worker and Redis.")
 
@@ -47,12 +51,18 @@ class Command(BaseCommand):
             time.sleep(0.2)
         # Redis goes last so that the worker can finish talking to it.
         for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            stop_group(child)
         if not stopping:
             sys.exit("A process of the site exited; everything was stopped.")
+
+
+def stop_group(child, timeout=15):
+    """SIGTERM to the child's process group, SIGKILL if it is still there after timeout."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
