@@ -148,7 +148,8 @@ def test_accurate_mode_fine_tunes_and_keeps_the_best_checkpoint(model_cache, tmp
     )
     tuning = result.metrics["fine_tuning"]
     assert tuning["selection_epochs"] >= 1
-    assert 0 <= tuning["best_epoch"] <= tuning["selection_epochs"]
+    assert 1 <= tuning["final_epochs"] <= tuning["selection_epochs"]
+    assert tuning["fast_holdout_accuracy"] == 1.0
     assert result.metrics["method"] == "hold-out of 20% of the images"
     assert result.metrics["accuracy"] == 1.0
     labels = [p.label for p in predict.load(tmp_path / "model").predict([picture("discs", 300)])]
