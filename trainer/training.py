@@ -142,15 +142,15 @@ def mistakes(indices, probabilities, labels, classes):
 def train_accurate(
     config, samples, classes, features, mirrored, labels, out_dir, progress, new_embeddings
 ):
-    """Fine-tune (trainer/finetune.py): epochs chosen on a hold-out, then the network
-    fine-tuned on all images; the fast model if no epoch beat it."""
+    """Fine-tune (trainer/finetune.py): measured on a hold-out against the fast model,
+    then fine-tuned on all images; the fast model if fine-tuning scored clearly worse."""
     from trainer import finetune  # torch, only for this mode
 
     method, parts = evaluation.splits(labels, config.seed)
     if len(parts) != 1:
         raise ValueError(
             f"accurate mode needs at least {evaluation.HOLDOUT_MIN_PER_CATEGORY} images in "
-            "each category, to keep some aside for choosing the number of epochs"
+            "each category, to keep some aside for measuring the fine-tuning"
         )
     ((train, test),) = parts
     progress("fitting", 80, config.time_budget)
