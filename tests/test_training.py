@@ -90,6 +90,35 @@ def test_run_progress_keeps_polling_until_the_run_ends(
     assert response["HX-Refresh"] == "true"
 
 
+def test_the_run_page_tells_what_accurate_mode_did(owner_client, task):
+    metrics = {
+        "method": "hold-out of 20% of the images",
+        "evaluated": 49,
+        "accuracy": 0.918,
+        "accuracy_low": 0.8,
+        "accuracy_high": 0.97,
+        "categories": [],
+        "confusion": [],
+        "fine_tuning": {
+            "selection_epochs": 4,
+            "fast_holdout_accuracy": 0.939,
+            "tuned_holdout_accuracy": 0.918,
+            "final_epochs": 4,
+        },
+    }
+    run = task.runs.create(
+        base_model="lite2",
+        mode="accurate",
+        status="ready",
+        metrics=metrics,
+        samples=[["a", "b"]] * 245,
+    )
+    html = owner_client.get(run.get_absolute_url()).content.decode()
+    assert "Fine-tuned for 4 epochs on the other images, it scored 91.8 %" in html
+    assert "(the fast model it starts from: 93.9 %)" in html
+    assert "then fine-tuned for 4 epochs on all 245 images" in html
+
+
 def test_the_preview_predicts_with_the_active_model_and_stores_nothing(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
