@@ -77,9 +77,6 @@ class Task(models.Model):
         """The run that is queued or training now, if any."""
         return self.runs.filter(status__in=TrainingRun.ACTIVE).first()
 
-    def latest_run(self):
-        return self.runs.order_by("-id").first()
-
     def unsorted_count(self):
         return self.images.filter(category=None).count()
 
