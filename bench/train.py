@@ -150,8 +150,8 @@ def peer_recipe(base_model, train, val, epochs):
     from torchvision import transforms
 
     from trainer.backbones import base_model as describe
-    from trainer.images import load_rgb
     from trainer.networks import imagenet_network
+    from trainer.portable import load_rgb
 
     torch.manual_seed(0)
     prep = describe(base_model).preprocessing

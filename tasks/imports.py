@@ -6,6 +6,7 @@ never extracted by name, so no member can write anywhere.
 """
 
 import hashlib
+import io
 import stat
 import zipfile
 import zlib
@@ -96,6 +97,51 @@ def import_files(task, files, *, category=None, folders_as_categories=False, lim
     return report
 
 
+@dataclass
+class Unreadable:
+    name: str
+    reason: str
+    too_large: bool = False
+
+
+def images_to_classify(files, limits, max_images):
+    """(images, unreadable) among uploaded images and zips of images, for a
+    classification that stores nothing: images as (name, file object) in upload order,
+    at most max_images of them, and each file that is not a readable image with why."""
+    images, unreadable = [], []
+
+    def consider(name, data):
+        if len(images) >= max_images:
+            unreadable.append(
+                Unreadable(name, f"more than {max_images} images in one request", True)
+            )
+            return
+        try:
+            check_image(data, max_pixels=limits.image_pixels, thumbnail_size=8)
+        except ImageRejected as rejection:
+            unreadable.append(Unreadable(name, str(rejection)))
+        else:
+            images.append((name, io.BytesIO(data)))
+
+    for upload in files:
+        if upload.read(len(ZIP_MAGIC)) == ZIP_MAGIC:
+            upload.seek(0)
+            archive = ZipUpload(upload, limits)
+            if archive.refusal:
+                unreadable.append(Unreadable(upload.name, archive.refusal, archive.too_large))
+            for path, data, refusal in archive:
+                if refusal:
+                    unreadable.append(Unreadable(f"{upload.name}/{path}", refusal))
+                else:
+                    consider(f"{upload.name}/{path}", data)
+        elif upload.size > limits.image_bytes:
+            unreadable.append(Unreadable(upload.name, too_large(upload.size, limits), True))
+        else:
+            upload.seek(0)
+            consider(upload.name, upload.read())
+    return images, unreadable
+
+
 def too_large(size, limits):
     return f"the file is {megabytes(size)}; the limit is {megabytes(limits.image_bytes)} per image"
 
@@ -163,67 +209,87 @@ def write_once(name, data):
 
 
 def import_zip(task, upload, category, folders_as_categories, limits, report):
-    archive_name = upload.name
-    if upload.size > limits.zip_bytes:
-        report.files.append(
-            FileOutcome(
-                archive_name,
-                "rejected",
-                f"the archive is {megabytes(upload.size)}; "
-                f"the limit is {megabytes(limits.zip_bytes)} per zip",
-            )
-        )
+    archive = ZipUpload(upload, limits)
+    if archive.refusal:
+        report.files.append(FileOutcome(upload.name, "rejected", archive.refusal))
         return
-    try:
-        archive = zipfile.ZipFile(upload)
-        members = sorted(
-            (info for info in archive.infolist() if is_wanted(info)), key=lambda i: i.filename
-        )
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
-        report.files.append(FileOutcome(archive_name, "rejected", "not a readable zip archive"))
-        return
-    if len(members) > limits.zip_members:
-        report.files.append(
-            FileOutcome(
-                archive_name,
-                "rejected",
-                f"the archive holds {len(members):,} files; "
-                f"the limit is {limits.zip_members:,} per zip",
-            )
-        )
-        return
+    strip = common_folders(archive.paths) if folders_as_categories else 0
+    for path, data, refusal in archive:
+        name = f"{upload.name}/{path}"
+        if refusal:
+            report.files.append(FileOutcome(name, "rejected", refusal))
+            continue
+        target = category
+        if folders_as_categories:
+            folder = category_folder(path, strip)
+            if folder:
+                target = task.category_named(folder)
+        report.files.append(import_image(task, name, data, target, limits))
 
-    strip = common_folders(info.filename for info in members) if folders_as_categories else 0
-    uncompressed = 0
-    with archive:
-        for info in members:
-            name = f"{archive_name}/{info.filename}"
-            refusal = unsafe_member(info)
-            if refusal:
-                report.files.append(FileOutcome(name, "rejected", refusal))
-                continue
-            data, refusal = read_member(archive, info, limits)
-            if refusal:
-                report.files.append(FileOutcome(name, "rejected", refusal))
-                continue
-            uncompressed += len(data)
-            if uncompressed > limits.zip_uncompressed_bytes:
-                report.files.append(
-                    FileOutcome(
-                        name,
-                        "rejected",
+
+class ZipUpload:
+    """An uploaded zip archive, read member by member within the limits. refusal says
+    why the archive as a whole is refused; iterating yields (path, data, refusal) for
+    each wanted member, data None where refused, and ends early with a refusal once the
+    members unpack to more than the limit."""
+
+    def __init__(self, upload, limits):
+        self.limits = limits
+        self.refusal = ""
+        self.too_large = False
+        self.members = []
+        if upload.size > limits.zip_bytes:
+            self.too_large = True
+            self.refusal = (
+                f"the archive is {megabytes(upload.size)}; "
+                f"the limit is {megabytes(limits.zip_bytes)} per zip"
+            )
+            return
+        try:
+            self.archive = zipfile.ZipFile(upload)
+            self.members = sorted(
+                (info for info in self.archive.infolist() if is_wanted(info)),
+                key=lambda info: info.filename,
+            )
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
+            self.refusal = "not a readable zip archive"
+            return
+        if len(self.members) > limits.zip_members:
+            self.too_large = True
+            self.refusal = (
+                f"the archive holds {len(self.members):,} files; "
+                f"the limit is {limits.zip_members:,} per zip"
+            )
+
+    @property
+    def paths(self):
+        return [info.filename for info in self.members]
+
+    def __iter__(self):
+        if self.refusal:
+            return
+        uncompressed = 0
+        with self.archive:
+            for info in self.members:
+                refusal = unsafe_member(info)
+                if refusal:
+                    yield info.filename, None, refusal
+                    continue
+                data, refusal = read_member(self.archive, info, self.limits)
+                if refusal:
+                    yield info.filename, None, refusal
+                    continue
+                uncompressed += len(data)
+                if uncompressed > self.limits.zip_uncompressed_bytes:
+                    yield (
+                        info.filename,
+                        None,
                         "the archive unpacks to more than "
-                        f"{megabytes(limits.zip_uncompressed_bytes)}; "
+                        f"{megabytes(self.limits.zip_uncompressed_bytes)}; "
                         "this and the files after it were not read",
                     )
-                )
-                return
-            target = category
-            if folders_as_categories:
-                folder = category_folder(info.filename, strip)
-                if folder:
-                    target = task.category_named(folder)
-            report.files.append(import_image(task, name, data, target, limits))
+                    return
+                yield info.filename, data, ""
 
 
 def is_wanted(info):

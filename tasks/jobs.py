@@ -20,6 +20,7 @@ from django.utils import timezone
 import trainer
 from tasks import training
 from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
+from trainer import export
 
 STAGES = {
     "embedding": TrainingRun.Status.EMBEDDING,
@@ -90,6 +91,7 @@ def train_run(run_id):
         )
         folder = store_model(run, workspace / "model")
         finish(run, images, result, folder)
+        training.package_in_background(run)
     except RunStopped:
         return
     except Exception as error:
@@ -97,6 +99,23 @@ def train_run(run_id):
         raise
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def package_run(run_id):
+    """Package the model zip of a ready run (trainer/export.py), once."""
+    run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
+    if run is None or run.status != TrainingRun.Status.READY or run.export_ready:
+        return
+    with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
+        packaged = export.package(
+            default_storage.path(run.model_folder),
+            Path(workspace) / "export.zip",
+            title=run.task.name,
+        )
+        with packaged.open("rb") as handle:
+            stored = default_storage.save(run.export_file, File(handle))
+    if stored != run.export_file:  # a concurrent job stored it first
+        default_storage.delete(stored)
 
 
 EMBEDDING_CHUNK = 64

@@ -1,4 +1,7 @@
+import hashlib
+import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
@@ -6,6 +9,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
 
 CATEGORY_NAME_MAX_LENGTH = 100
 
@@ -248,6 +253,19 @@ class TrainingRun(models.Model):
     def accuracy(self):
         return self.metrics["accuracy"] if self.metrics else None
 
+    @property
+    def export_file(self):
+        """The model zip a person downloads, packaged by a job once the run is ready."""
+        return f"{self.model_folder}/export.zip"
+
+    @property
+    def export_filename(self):
+        return f"{slugify(self.task.name) or 'model'}-{str(self.code)[:8]}.zip"
+
+    @property
+    def export_ready(self):
+        return bool(self.model_folder) and default_storage.exists(self.export_file)
+
 
 class ImageEmbedding(models.Model):
     """The pooled backbone features of an image and of its mirror image for one base
@@ -265,6 +283,63 @@ class ImageEmbedding(models.Model):
 
     def __str__(self):
         return f"{self.base_model} features of {self.image}"
+
+
+class ApiKey(models.Model):
+    """A secret that lets code act as its owner through the APIs. Only its SHA-256 is
+    stored: the key is random and long, so a slow password hash would add nothing."""
+
+    PREFIX = "vize_"
+    # last_used is written at most this often, not on every request.
+    LAST_USED_PRECISION = timedelta(minutes=1)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    # The first characters of the key, shown in the list so that people can tell keys apart.
+    start = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.start}…)"
+
+    @classmethod
+    def issue(cls, owner, name):
+        """(api_key, secret): the secret exists only in this return value."""
+        secret = cls.PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            owner=owner, name=name, start=secret[:12], digest=cls.digest_of(secret)
+        )
+        return key, secret
+
+    @classmethod
+    def owner_of(cls, secret):
+        """The active user whose unrevoked key this is, or None."""
+        key = (
+            cls.objects.select_related("owner")
+            .filter(digest=cls.digest_of(secret), revoked=None, owner__is_active=True)
+            .first()
+        )
+        if key is None:
+            return None
+        now = timezone.now()
+        if key.last_used is None or now - key.last_used > cls.LAST_USED_PRECISION:
+            cls.objects.filter(pk=key.pk).update(last_used=now)
+        return key.owner
+
+    @staticmethod
+    def digest_of(secret):
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def revoke(self):
+        if self.revoked is None:
+            self.revoked = timezone.now()
+            self.save(update_fields=["revoked"])
 
 
 def count_per_task(model):

@@ -172,6 +172,16 @@ def embed_in_background(task):
         )
 
 
+def package_in_background(run):
+    """Queue the packaging of the run's model zip (tasks/jobs.py package_run)."""
+    try:
+        django_rq.get_queue("default").enqueue(
+            "tasks.jobs.package_run", run.pk, job_id=f"package-run-{run.code}"
+        )
+    except RedisError:
+        logger.warning("Redis is unavailable; the model zip of run %s waits", run.code)
+
+
 def fail(run, reason):
     TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
         status=TrainingRun.Status.FAILED, reason=reason, finished=timezone.now()

@@ -51,6 +51,11 @@ urlpatterns = [
         name="run_cancel",
     ),
     path(
+        "tasks/<uuid:task_code>/runs/<uuid:run_code>/export/",
+        views.run_export,
+        name="run_export",
+    ),
+    path(
         "tasks/<uuid:task_code>/runs/<uuid:run_code>/activate/",
         views.run_activate,
         name="run_activate",

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
+from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,7 +13,7 @@ from tasks import imports, training
 from tasks import predictions as predictions_module
 from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm
 from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES, ImageRejected, check_image
-from tasks.models import Category, Task
+from tasks.models import Category, Task, TrainingRun
 
 grid_cursor = signing.Signer(salt="tasks.grid-cursor")
 
@@ -406,6 +407,23 @@ def run_activate(request, task_code, run_code):
     else:
         messages.success(request, "This model now answers for the task.")
     return redirect(run)
+
+
+def run_export(request, task_code, run_code):
+    """The model zip, or a page that waits for the job packaging it."""
+    task = owned_task(request, task_code)
+    run = owned_run(task, run_code)
+    if run.status != TrainingRun.Status.READY:
+        raise Http404("This run has no model to download.")
+    if run.export_ready:
+        return FileResponse(
+            default_storage.open(run.export_file),
+            as_attachment=True,
+            filename=run.export_filename,
+            content_type="application/zip",
+        )
+    training.package_in_background(run)
+    return render(request, "tasks/run_export.html", {"task": task, "run": run})
 
 
 def preview(request, task_code):

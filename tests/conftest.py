@@ -125,3 +125,24 @@ def training_queue(settings, redis_url):
     queue = django_rq.get_queue("training")
     queue.empty()
     return queue
+
+
+@pytest.fixture
+def api_key(owner):
+    """The owner's API key: its secret."""
+    from tasks.models import ApiKey
+
+    return ApiKey.issue(owner, "tests")[1]
+
+
+@pytest.fixture
+def api(api_key):
+    """A client that sends the owner's API key, and no session."""
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+
+
+@pytest.fixture
+def outsider_api(outsider):
+    from tasks.models import ApiKey
+
+    return Client(HTTP_AUTHORIZATION=f"Bearer {ApiKey.issue(outsider, 'tests')[1]}")

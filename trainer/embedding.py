@@ -3,7 +3,7 @@
 import numpy as np
 
 from trainer.backbones import base_model
-from trainer.images import load_rgb, to_input
+from trainer.portable import load_rgb, to_input
 from trainer.runtime import cached_graph, session
 
 BATCH_SIZE = 16

@@ -20,8 +20,8 @@ from torch import nn
 from torchvision import transforms
 
 from trainer.backbones import base_model
-from trainer.images import load_rgb
-from trainer.networks import Features, export_onnx, imagenet_network
+from trainer.networks import Classifier, export_onnx, export_torchscript, imagenet_network
+from trainer.portable import load_rgb
 
 BATCH_SIZE = 16
 # Gentle: at 1e-4 the backbone forgets more than a few hundred photos teach it
@@ -31,24 +31,6 @@ HEAD_LEARNING_RATE = 1e-4
 SELECTION_SHARE = 0.45
 WEIGHT_DECAY = 0.01
 LABEL_SMOOTHING = 0.1
-
-
-class Classifier(nn.Module):
-    """Pixels to class scores: features, L2 normalisation, linear head, softmax."""
-
-    def __init__(self, network, weight, bias):
-        super().__init__()
-        self.features = Features(network)
-        self.head = nn.Linear(weight.shape[1], weight.shape[0])
-        with torch.no_grad():
-            self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
-            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-
-    def logits(self, pixels):
-        return self.head(nn.functional.normalize(self.features(pixels), dim=1))
-
-    def forward(self, pixels):
-        return torch.softmax(self.logits(pixels), dim=1)
 
 
 def freeze_batch_norm(module):
@@ -199,6 +181,9 @@ def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_
     return final.eval(), tuned_probabilities, report
 
 
-def export(classifier, config, path):
+def export(classifier, config, onnx_path, torchscript_path):
+    """The fine-tuned network as ONNX (what the server runs) and as TorchScript (for the
+    export): written now, while its torch weights exist."""
     size = base_model(config.base_model).preprocessing.size
-    return export_onnx(classifier, size, path, "scores")
+    export_onnx(classifier, size, onnx_path, "scores")
+    export_torchscript(classifier, size, torchscript_path)

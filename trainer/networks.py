@@ -42,6 +42,24 @@ class Features(torch.nn.Module):
         return self.network.forward_head(self.network.forward_features(pixels), pre_logits=True)
 
 
+class Classifier(torch.nn.Module):
+    """Pixels to class scores: features, L2 normalisation, linear head, softmax."""
+
+    def __init__(self, network, weight, bias):
+        super().__init__()
+        self.features = Features(network)
+        self.head = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+
+    def logits(self, pixels):
+        return self.head(torch.nn.functional.normalize(self.features(pixels), dim=1))
+
+    def forward(self, pixels):
+        return torch.softmax(self.logits(pixels), dim=1)
+
+
 def export_onnx(module, size, path, output_name):
     """Write module as an ONNX graph taking (n, 3, size, size) pixels, atomically."""
     path = Path(path)
@@ -68,4 +86,18 @@ def export_onnx(module, size, path, output_name):
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+    return path
+
+
+def export_torchscript(module, size, path):
+    """Write module as a traced TorchScript file taking (n, 3, size, size) pixels."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracing warns that TorchScript is in maintenance
+        traced = torch.jit.trace(module, torch.zeros(1, 3, size, size))
+    temporary = path.with_suffix(".tmp")
+    traced.save(str(temporary))
+    os.replace(temporary, path)
     return path

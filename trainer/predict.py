@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from trainer.backbones import DEFAULT_BASE_MODEL, Preprocessing, base_model
-from trainer.images import load_rgb, to_input, to_rgb
+from trainer.portable import load_rgb, ranked, to_input, to_rgb
 from trainer.runtime import cached_graph, session
 from trainer.training import DESCRIPTION_FILE, MODEL_FILE
 
@@ -47,12 +47,8 @@ class Predictor:
         return predictions
 
     def prediction(self, row, top):
-        order = np.argsort(-row)
-        best = self.classes[order[0]]
-        ranked = [
-            (self.classes[i], float(row[i])) for i in order if self.classes[i] != self.negative
-        ]
-        return Prediction(None if best == self.negative else best, ranked[:top] if top else ranked)
+        label, scores = ranked(row, self.classes, self.negative)
+        return Prediction(label, scores[:top] if top else scores)
 
 
 def as_rgb(image):

@@ -18,6 +18,8 @@ from trainer.runtime import cached_graph, with_linear_head
 MODES = ("fast", "accurate")
 MODEL_FILE = "model.onnx"
 DESCRIPTION_FILE = "model.json"
+# Written by accurate mode only; trainer/export.py makes it for a linear head.
+TORCHSCRIPT_FILE = "model.torchscript.pt"
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def train_accurate(
             out_dir / MODEL_FILE,
         )
     else:
-        finetune.export(classifier, config, out_dir / MODEL_FILE)
+        finetune.export(classifier, config, out_dir / MODEL_FILE, out_dir / TORCHSCRIPT_FILE)
     describe(out_dir, config, base_model(config.base_model), classes, metrics, samples)
     progress("ready", 100, 0)
     misclassified = mistakes(test, probabilities, labels, classes)
@@ -203,6 +205,7 @@ def describe(out_dir, config, base, classes, metrics, samples):
         "output": "scores (n, classes): softmax probabilities in the order of classes",
         "metrics": metrics,
         "image_count": len(samples),
+        "class_counts": {name: sum(s.label == name for s in samples) for name in classes},
         "seed": config.seed,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {

@@ -1,9 +1,14 @@
-"""Sign-up; sign-in, sign-out and password change are Django's own views."""
+"""Sign-up and API keys; sign-in, sign-out and password change are Django's own views."""
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import UserCreationForm
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from tasks.models import ApiKey
 
 
 @login_not_required
@@ -16,3 +21,44 @@ def signup(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("tasks:list")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Camera script"}),
+        help_text="A name that tells you later what uses this key.",
+    )
+
+
+def api_keys(request):
+    """Make, list and revoke API keys. A new key's secret is shown on this one answer
+    and never again: only its hash is stored."""
+    form = ApiKeyForm(request.POST or None)
+    secret = None
+    if form.is_valid():
+        _, secret = ApiKey.issue(request.user, form.cleaned_data["name"])
+        form = ApiKeyForm()
+    keys = request.user.api_keys.all()
+    response = render(
+        request,
+        "registration/api_keys.html",
+        {
+            "form": form,
+            "keys": keys,
+            "secret": secret,
+            "api_root": request.build_absolute_uri("/api/v1/"),
+        },
+    )
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@require_POST
+def api_key_revoke(request, key_id):
+    key = get_object_or_404(ApiKey, pk=key_id, owner=request.user)
+    key.revoke()
+    messages.success(
+        request, f"Revoked the key “{key.name}”; code using it is refused from now on."
+    )
+    return redirect("api_keys")

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "django_rq",
+    "ninja",
     "vizeapp",
     "tasks",
 ]

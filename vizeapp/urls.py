@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from tasks import api
 from vizeapp import accounts
 
 urlpatterns = [
@@ -17,5 +18,8 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("accounts/api-keys/", accounts.api_keys, name="api_keys"),
+    path("accounts/api-keys/<int:key_id>/revoke/", accounts.api_key_revoke, name="api_key_revoke"),
+    path("api/v1/", api.urls()),
     path("", include("tasks.urls")),
 ]

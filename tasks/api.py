@@ -1,0 +1,633 @@
+"""The JSON API under /api/v1/: everything a person does on the pages, from code, with
+an API key. Each endpoint is a thin view over the same modules the pages use (imports,
+training, predictions); every lookup goes through the key's owner, so another user's
+object is simply not found.
+
+django-ninja builds the OpenAPI schema from the type hints and schemas
+(tasks/api_schemas.py) that also validate the requests, and serves the docs page from
+its own static files, so nothing is fetched from a CDN.
+"""
+
+from uuid import UUID
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import FileResponse, Http404
+from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import HttpBasicAuth, HttpBearer
+
+from tasks import imports, predictions, training
+from tasks.api_schemas import (
+    CategoryIn,
+    CategoryOut,
+    CategoryPatch,
+    Classification,
+    Deleted,
+    Error,
+    ImageOut,
+    ImagePage,
+    Move,
+    Moved,
+    RunIn,
+    RunOut,
+    Selection,
+    TaskIn,
+    TaskOut,
+    TaskPatch,
+    UploadReport,
+)
+from tasks.forms import CategoryForm
+from tasks.imaging import CONTENT_TYPES
+from tasks.models import ApiKey, Task, TrainingRun
+
+UNAUTHORIZED = (
+    "A valid API key is needed: send “Authorization: Bearer KEY”, or HTTP Basic with the "
+    "user name apikey and the key as password. Keys are made on the API keys page."
+)
+
+
+class BearerKey(HttpBearer):
+    def authenticate(self, request, token):
+        return ApiKey.owner_of(token)
+
+
+class BasicKey(HttpBasicAuth):
+    def authenticate(self, request, username, password):
+        return ApiKey.owner_of(password) if username == "apikey" else None
+
+
+api = NinjaAPI(
+    title="vizeapp",
+    version="1",
+    description=(
+        "Custom image classification: tasks, categories, images, training runs, "
+        "classification and model export. Authenticate with an API key."
+    ),
+    auth=[BearerKey(), BasicKey()],
+    urls_namespace="api",
+)
+images_cursor = signing.Signer(salt="tasks.api.images-cursor")
+
+
+class ApiError(Exception):
+    def __init__(self, status, detail):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def error(request, status, detail, **headers):
+    response = api.create_response(request, {"detail": detail}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+@api.exception_handler(ApiError)
+def api_error(request, exc):
+    return error(request, exc.status, exc.detail)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthorized(request, exc):
+    return error(request, 401, UNAUTHORIZED, WWW_Authenticate='Bearer, Basic realm="vizeapp"')
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return error(request, 404, str(exc) or "Not found.")
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, exc):
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc'][1:]) or problem['loc'][0]}: "
+        f"{problem['msg']}"
+        for problem in exc.errors
+    ]
+    return error(request, 400, "; ".join(problems))
+
+
+def urls():
+    """The API's URL patterns, open to requests without a session: the key decides."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback.login_required = False
+    return patterns, app_name, namespace
+
+
+# Lookups through the key's owner
+
+
+def owned_task(request, code):
+    task = Task.objects.with_counts().filter(code=code, owner=request.auth).first()
+    if task is None:
+        raise Http404(f"You have no task {code}.")
+    return task
+
+
+def owned_category(task, code):
+    category = task.categories_with_counts().filter(code=code).first()
+    if category is None:
+        raise Http404(f"Task {task.code} has no category {code}.")
+    return category
+
+
+def owned_run(task, code):
+    run = task.runs.filter(code=code).first()
+    if run is None:
+        raise Http404(f"Task {task.code} has no run {code}.")
+    return run
+
+
+# Answers
+
+
+def task_out(task):
+    current = task.current_run()
+    return {
+        "code": task.code,
+        "name": task.name,
+        "created": task.created,
+        "updated": task.updated,
+        "image_count": task.image_count,
+        "category_count": task.category_count,
+        "active_run": task.active_run.code if task.active_run else None,
+        "current_run": current.code if current else None,
+    }
+
+
+def image_out(image):
+    return {
+        "code": image.code,
+        "name": image.original_name,
+        "category": image.category.name if image.category else None,
+        "format": image.format,
+        "width": image.width,
+        "height": image.height,
+        "size": image.size,
+        "sha256": image.sha256,
+        "created": image.created,
+    }
+
+
+def run_out(run):
+    return {
+        "code": run.code,
+        "status": run.status,
+        "stage": run.get_status_display(),
+        "percent": run.percent,
+        "eta_seconds": run.eta_seconds,
+        "base_model": run.base_model,
+        "mode": run.mode,
+        "reason": run.reason,
+        "active": run.task.active_run_id == run.pk,
+        "created": run.created,
+        "started": run.started,
+        "finished": run.finished,
+        "metrics": run.metrics,
+        "export_ready": run.export_ready,
+    }
+
+
+# Tasks
+
+
+@api.get("/tasks", response=list[TaskOut], tags=["tasks"])
+def list_tasks(request):
+    tasks = Task.objects.owned_by(request.auth).with_counts().select_related("active_run")
+    return [task_out(task) for task in tasks]
+
+
+@api.post("/tasks", response={201: TaskOut, 400: Error}, tags=["tasks"])
+def create_task(request, payload: TaskIn):
+    names = [name.strip() for name in payload.categories if name.strip()]
+    if len({name.lower() for name in names}) != len(names):
+        raise ApiError(400, "categories: each name may appear only once (ignoring case).")
+    with transaction.atomic():
+        task = Task.objects.create(owner=request.auth, name=payload.name.strip())
+        for name in names:
+            task.category_named(name)
+    return Status(201, task_out(owned_task(request, task.code)))
+
+
+@api.get("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
+def read_task(request, task: UUID):
+    return task_out(owned_task(request, task))
+
+
+@api.patch("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
+def rename_task(request, task: UUID, payload: TaskPatch):
+    found = owned_task(request, task)
+    found.name = payload.name.strip()
+    found.save(update_fields=["name", "updated"])
+    return task_out(found)
+
+
+@api.delete("/tasks/{uuid:task}", response={204: None, 404: Error}, tags=["tasks"])
+def delete_task(request, task: UUID):
+    owned_task(request, task).delete_with_files()
+    return Status(204, None)
+
+
+# Categories
+
+
+def category_out(category):
+    return {
+        "code": category.code,
+        "name": category.name,
+        "is_negative": category.is_negative,
+        "image_count": category.image_count,
+    }
+
+
+def saved_category(form):
+    if not form.is_valid():
+        raise ApiError(
+            400,
+            "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
+        )
+    category = form.save()
+    return category_out(owned_category(form.task, category.code))
+
+
+@api.get(
+    "/tasks/{uuid:task}/categories",
+    response={200: list[CategoryOut], 404: Error},
+    tags=["categories"],
+)
+def list_categories(request, task: UUID):
+    return [category_out(c) for c in owned_task(request, task).categories_with_counts()]
+
+
+@api.post(
+    "/tasks/{uuid:task}/categories",
+    response={201: CategoryOut, 400: Error, 404: Error},
+    tags=["categories"],
+)
+def create_category(request, task: UUID, payload: CategoryIn):
+    form = CategoryForm(payload.dict(), task=owned_task(request, task))
+    return Status(201, saved_category(form))
+
+
+@api.patch(
+    "/tasks/{uuid:task}/categories/{uuid:category}",
+    response={200: CategoryOut, 400: Error, 404: Error},
+    tags=["categories"],
+)
+def change_category(request, task: UUID, category: UUID, payload: CategoryPatch):
+    found_task = owned_task(request, task)
+    found = owned_category(found_task, category)
+    data = {"name": found.name, "is_negative": found.is_negative}
+    data.update(payload.dict(exclude_none=True))
+    return saved_category(CategoryForm(data, instance=found, task=found_task))
+
+
+@api.delete(
+    "/tasks/{uuid:task}/categories/{uuid:category}",
+    response={204: None, 404: Error},
+    tags=["categories"],
+)
+def delete_category(request, task: UUID, category: UUID):
+    owned_category(owned_task(request, task), category).delete()
+    return Status(204, None)
+
+
+# Images
+
+
+class ImageFilter(Schema):
+    category: str | None = None
+    unsorted: bool = False
+    limit: int = 100
+    after: str | None = None
+
+
+@api.get(
+    "/tasks/{uuid:task}/images", response={200: ImagePage, 400: Error, 404: Error}, tags=["images"]
+)
+def list_images(request, task: UUID, filters: Query[ImageFilter]):
+    """Newest first, `limit` (1 to 500) per page; `category` (a name) or `unsorted`
+    narrow the list."""
+    found = owned_task(request, task)
+    if not 1 <= filters.limit <= 500:
+        raise ApiError(400, "limit: between 1 and 500.")
+    images = found.images.select_related("category")
+    if filters.unsorted:
+        images = images.filter(category=None)
+    elif filters.category is not None:
+        images = images.filter(category=named_category(found, filters.category))
+    count = images.count()
+    if filters.after:
+        try:
+            images = images.filter(id__lt=int(images_cursor.unsign(filters.after)))
+        except signing.BadSignature:
+            raise ApiError(400, "after: not a cursor this API gave out.") from None
+    page = list(images[: filters.limit + 1])
+    more = len(page) > filters.limit
+    page = page[: filters.limit]
+    return {
+        "count": count,
+        "images": [image_out(image) for image in page],
+        "next": images_cursor.sign(str(page[-1].id)) if more else None,
+    }
+
+
+def named_category(task, name):
+    category = task.categories.filter(name__iexact=name.strip()).first()
+    if category is None:
+        raise Http404(f"Task {task.code} has no category named “{name}”.")
+    return category
+
+
+@api.post(
+    "/tasks/{uuid:task}/images",
+    response={200: UploadReport, 201: UploadReport, 400: Error, 404: Error},
+    tags=["images"],
+)
+def upload_images(
+    request,
+    task: UUID,
+    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),  # noqa: B008
+    category: str | None = Form(
+        None, description="The category's name, created if new; none means Unsorted."
+    ),
+    folders_as_categories: bool = Form(
+        False, description="Zip folders name the categories of their images."
+    ),
+):
+    """Each file gets a line in the answer: added, duplicate (already in the task) or
+    rejected with the reason. A bad file never stops the others. 201 when any was added."""
+    found = owned_task(request, task)
+    target = found.category_named(category) if category and category.strip() else None
+    report = imports.import_files(
+        found, files, category=target, folders_as_categories=folders_as_categories
+    )
+    if report.added:
+        training.embed_in_background(found)
+    answer = {
+        "added": [{"name": f.name, "image": image_out(f.image)} for f in report.added],
+        "duplicates": [
+            {"name": f.name, "reason": f.reason, "image": image_out(f.image)}
+            for f in report.duplicates
+        ],
+        "rejected": [{"name": f.name, "reason": f.reason} for f in report.rejected],
+    }
+    return Status(201 if report.added else 200, answer)
+
+
+@api.post(
+    "/tasks/{uuid:task}/images/move",
+    response={200: Moved, 400: Error, 404: Error},
+    tags=["images"],
+)
+def move_images(request, task: UUID, payload: Move):
+    found = owned_task(request, task)
+    destination = named_category(found, payload.category) if payload.category else None
+    selected = found.images.filter(code__in=payload.images)
+    known = set(selected.values_list("code", flat=True))
+    moved = selected.update(category=destination)
+    return {"moved": moved, "not_found": [code for code in payload.images if code not in known]}
+
+
+@api.post(
+    "/tasks/{uuid:task}/images/delete",
+    response={200: Deleted, 400: Error, 404: Error},
+    tags=["images"],
+)
+def delete_images(request, task: UUID, payload: Selection):
+    found = owned_task(request, task)
+    selected = found.images.filter(code__in=payload.images)
+    known = set(selected.values_list("code", flat=True))
+    deleted = selected.delete_with_files()
+    return {"deleted": deleted, "not_found": [code for code in payload.images if code not in known]}
+
+
+@api.get(
+    "/tasks/{uuid:task}/images/{uuid:image}", response={200: ImageOut, 404: Error}, tags=["images"]
+)
+def read_image(request, task: UUID, image: UUID):
+    found = owned_task(request, task).images.select_related("category").filter(code=image).first()
+    if found is None:
+        raise Http404(f"Task {task} has no image {image}.")
+    return image_out(found)
+
+
+@api.get(
+    "/tasks/{uuid:task}/images/{uuid:image}/file",
+    response={200: None, 404: Error},
+    tags=["images"],
+    openapi_extra={"responses": {200: {"description": "The original file, as uploaded."}}},
+)
+def download_image(request, task: UUID, image: UUID):
+    found = owned_task(request, task).images.filter(code=image).first()
+    if found is None:
+        raise Http404(f"Task {task} has no image {image}.")
+    extension = found.file.name.rsplit(".", 1)[-1]
+    try:
+        handle = found.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing.") from None
+    response = FileResponse(
+        handle,
+        content_type=CONTENT_TYPES[extension],
+        as_attachment=True,
+        filename=found.display_name,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# Training
+
+
+@api.get("/tasks/{uuid:task}/runs", response={200: list[RunOut], 404: Error}, tags=["training"])
+def list_runs(request, task: UUID):
+    found = owned_task(request, task)
+    runs = list(found.runs.select_related("task"))
+    training.reconcile(runs)
+    return [run_out(run) for run in runs]
+
+
+@api.post(
+    "/tasks/{uuid:task}/runs",
+    response={201: RunOut, 400: Error, 404: Error, 409: Error, 503: Error},
+    tags=["training"],
+)
+def start_run(request, task: UUID, payload: RunIn):
+    """Queue a training run. 409 while another run of the task is queued or training."""
+    found = owned_task(request, task)
+    current = found.current_run()
+    if current:
+        raise ApiError(409, f"Run {current.code} of this task is {current.status}; wait for it.")
+    try:
+        run, started = training.start(found, payload.base_model, payload.mode, payload.time_budget)
+    except training.TrainingRefused as refusal:
+        raise ApiError(400, str(refusal)) from None
+    except training.QueueUnavailable:
+        raise ApiError(
+            503, "The job queue is unavailable right now; training did not start."
+        ) from None
+    if not started:
+        raise ApiError(409, f"Run {run.code} of this task is {run.status}; wait for it.")
+    return Status(201, run_out(run))
+
+
+@api.get(
+    "/tasks/{uuid:task}/runs/{uuid:run}", response={200: RunOut, 404: Error}, tags=["training"]
+)
+def read_run(request, task: UUID, run: UUID):
+    found = owned_run(owned_task(request, task), run)
+    training.reconcile([found])
+    return run_out(found)
+
+
+@api.post(
+    "/tasks/{uuid:task}/runs/{uuid:run}/cancel",
+    response={200: RunOut, 404: Error, 409: Error},
+    tags=["training"],
+)
+def cancel_run(request, task: UUID, run: UUID):
+    found = owned_run(owned_task(request, task), run)
+    if not training.cancel(found):
+        raise ApiError(409, f"Run {run} is {found.status}; only a queued or training run stops.")
+    found.refresh_from_db()
+    return run_out(found)
+
+
+@api.post(
+    "/tasks/{uuid:task}/runs/{uuid:run}/activate",
+    response={200: RunOut, 404: Error, 409: Error},
+    tags=["training"],
+)
+def activate_run(request, task: UUID, run: UUID):
+    found = owned_run(owned_task(request, task), run)
+    try:
+        training.activate(found)
+    except training.TrainingRefused as refusal:
+        raise ApiError(409, str(refusal)) from None
+    return run_out(found)
+
+
+# Classification
+
+
+def readable_images(files):
+    images, unreadable = imports.images_to_classify(
+        files, imports.Limits.from_settings(), settings.VIZE_PREVIEW_MAX_FILES
+    )
+    if unreadable:
+        first = unreadable[0]
+        status = 413 if any(file.too_large for file in unreadable) else 415
+        raise ApiError(status, f"{first.name}: {first.reason}")
+    if not images:
+        raise ApiError(400, "files: no image among the files sent.")
+    return images
+
+
+def answer_run(task, code):
+    if code is None:
+        if task.active_run is None:
+            raise ApiError(409, "This task has no trained model yet: train it first.")
+        return task.active_run
+    run = owned_run(task, code)
+    if run.status != TrainingRun.Status.READY:
+        raise ApiError(409, f"Run {code} is {run.status}; only a ready run classifies.")
+    return run
+
+
+@api.post(
+    "/tasks/{uuid:task}/classify",
+    response={200: Classification, 400: Error, 404: Error, 409: Error, 413: Error, 415: Error},
+    tags=["classify"],
+)
+def classify(
+    request,
+    task: UUID,
+    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),  # noqa: B008
+    threshold: float = Form(
+        0.0, ge=0, le=1, description="Leave out scores below this; no label below it."
+    ),
+    run: UUID | None = Form(None, description="A ready run; the active model by default."),  # noqa: B008
+):
+    """Every category's score for each image, best first, the top label, and the run
+    that answered. Nothing is stored."""
+    found = owned_task(request, task)
+    answering = answer_run(found, run)
+    images = readable_images(files)
+    results = predictions.classify(answering, [file for _, file in images])
+    return {
+        "images": [
+            classified(name, prediction, answering.code, threshold)
+            for (name, _), prediction in zip(images, results, strict=True)
+        ]
+    }
+
+
+def classified(name, prediction, run_code, threshold):
+    scores = [{"category": c, "score": s} for c, s in prediction.scores if s >= threshold]
+    label = prediction.label if scores and scores[0]["category"] == prediction.label else None
+    return {"name": name, "label": label, "scores": scores, "run": run_code}
+
+
+@api.post(
+    "/classify/general",
+    response={200: Classification, 400: Error, 413: Error, 415: Error},
+    tags=["classify"],
+)
+def classify_general(
+    request,
+    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),  # noqa: B008
+    top: int = Form(5, ge=1, le=1000, description="How many ImageNet classes to list."),
+):
+    """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""
+    images = readable_images(files)
+    results = predictions.classify_general([file for _, file in images], top=top)
+    return {
+        "images": [
+            classified(name, prediction, None, 0.0)
+            for (name, _), prediction in zip(images, results, strict=True)
+        ]
+    }
+
+
+# Export
+
+
+@api.get(
+    "/tasks/{uuid:task}/export",
+    response={200: None, 202: Error, 404: Error, 409: Error},
+    tags=["export"],
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The model zip: model.onnx, labels.json, preprocess.json, "
+                "model_card.md, predict.py, model.torchscript.pt.",
+                "content": {"application/zip": {}},
+            },
+            202: {"description": "Being packaged; try again after Retry-After seconds."},
+        }
+    },
+)
+def export(request, task: UUID, run: UUID | None = None):
+    """The model zip of the active run, or of `run`."""
+    found = owned_task(request, task)
+    chosen = answer_run(found, run)
+    if not chosen.export_ready:
+        training.package_in_background(chosen)
+        return error(
+            request,
+            202,
+            "The model zip is being packaged; try again in a few seconds.",
+            Retry_After="5",
+        )
+    return FileResponse(
+        default_storage.open(chosen.export_file),
+        as_attachment=True,
+        filename=chosen.export_filename,
+        content_type="application/zip",
+    )

@@ -1,0 +1,149 @@
+"""The shapes of the JSON API's requests and answers (tasks/api.py), which its OpenAPI
+schema publishes."""
+
+from datetime import datetime
+from uuid import UUID
+
+from ninja import Field, Schema
+
+from tasks.models import CATEGORY_NAME_MAX_LENGTH, TrainingRun
+
+Name = Field(min_length=1, max_length=100)
+
+
+class Error(Schema):
+    detail: str
+
+
+class TaskIn(Schema):
+    name: str = Name
+    categories: list[str] = Field(default_factory=list, max_length=100)
+
+
+class TaskPatch(Schema):
+    name: str = Name
+
+
+class TaskOut(Schema):
+    code: UUID
+    name: str
+    created: datetime
+    updated: datetime
+    image_count: int
+    category_count: int
+    active_run: UUID | None = Field(description="The run whose model answers classify.")
+    current_run: UUID | None = Field(description="The run queued or training now.")
+
+
+class CategoryIn(Schema):
+    name: str = Field(min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)
+    is_negative: bool = Field(False, description="Holds examples of none of the categories.")
+
+
+class CategoryPatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)
+    is_negative: bool | None = None
+
+
+class CategoryOut(Schema):
+    code: UUID
+    name: str
+    is_negative: bool
+    image_count: int
+
+
+class ImageOut(Schema):
+    code: UUID
+    name: str
+    category: str | None = Field(description="The category's name; null is Unsorted.")
+    format: str
+    width: int
+    height: int
+    size: int
+    sha256: str
+    created: datetime
+
+
+class ImagePage(Schema):
+    count: int
+    images: list[ImageOut]
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
+class Added(Schema):
+    name: str
+    image: ImageOut
+
+
+class Duplicate(Schema):
+    name: str
+    reason: str
+    image: ImageOut
+
+
+class Rejected(Schema):
+    name: str
+    reason: str
+
+
+class UploadReport(Schema):
+    added: list[Added]
+    duplicates: list[Duplicate]
+    rejected: list[Rejected]
+
+
+class Selection(Schema):
+    images: list[UUID] = Field(min_length=1, max_length=10_000)
+
+
+class Move(Selection):
+    category: str | None = Field(description="A category's name; null moves to Unsorted.")
+
+
+class Moved(Schema):
+    moved: int
+    not_found: list[UUID]
+
+
+class Deleted(Schema):
+    deleted: int
+    not_found: list[UUID]
+
+
+class RunIn(Schema):
+    base_model: TrainingRun.BaseModel = TrainingRun.BaseModel.LITE2
+    mode: TrainingRun.Mode = TrainingRun.Mode.FAST
+    time_budget: int = Field(300, description="Seconds of fine-tuning in accurate mode.")
+
+
+class RunOut(Schema):
+    code: UUID
+    status: TrainingRun.Status
+    stage: str
+    percent: int
+    eta_seconds: int | None
+    base_model: str
+    mode: str
+    reason: str
+    active: bool = Field(description="Whether this run's model answers for the task.")
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    metrics: dict | None = Field(description="Accuracy on held-out images and more, when ready.")
+    export_ready: bool = Field(description="Whether GET .../export answers the model zip now.")
+
+
+class Score(Schema):
+    category: str
+    score: float
+
+
+class Classified(Schema):
+    name: str
+    label: str | None = Field(description="The best category; null for none of them.")
+    scores: list[Score]
+    run: UUID | None = Field(description="The run that answered; null for general.")
+
+
+class Classification(Schema):
+    images: list[Classified]

@@ -1,0 +1,206 @@
+"""From code, end to end: create a task, upload a zip, train on a real worker, poll,
+classify, download the model zip, and get the same answers from its predict.py."""
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+
+import django_rq
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rq import SimpleWorker
+
+from tests.images import encode, picture, zip_of
+
+V1 = "/api/v1"
+
+
+@pytest.fixture
+def work(queues, django_capture_on_commit_callbacks):
+    """Run the jobs of the named queues on a real worker. What the jobs enqueue after
+    their writes commit is enqueued, as it would be outside the test's transaction."""
+
+    def work(*queue_names):
+        queues = [django_rq.get_queue(name) for name in queue_names]
+        with django_capture_on_commit_callbacks(execute=True):
+            SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+    return work
+
+
+def shapes_zip(count=6):
+    return zip_of(
+        {
+            f"shapes/{kind}/{kind}-{i}.png": encode(picture(kind, i), "PNG")
+            for kind in ("discs", "squares")
+            for i in range(count)
+        }
+    )
+
+
+def new_pictures(tmp_path):
+    paths = []
+    for kind, variant in (("discs", 900), ("squares", 901), ("discs", 902)):
+        path = tmp_path / f"new-{kind}-{variant}.png"
+        picture(kind, variant).save(path)
+        paths.append(path)
+    return paths
+
+
+def classify(api, task_code, paths, **fields):
+    files = [SimpleUploadedFile(path.name, path.read_bytes()) for path in paths]
+    response = api.post(f"{V1}/tasks/{task_code}/classify", {"files": files, **fields})
+    assert response.status_code == 200, response.content
+    return response.json()["images"]
+
+
+@pytest.fixture
+def queues(training_queue):
+    django_rq.get_queue("default").empty()
+
+
+@pytest.fixture
+def trained(api, work, django_capture_on_commit_callbacks):
+    """(task code, run code) of a task trained through the API, its zip packaged."""
+    task = api.post(f"{V1}/tasks", {"name": "Discs or squares"}, "application/json").json()
+    api.post(
+        f"{V1}/tasks/{task['code']}/images",
+        {
+            "files": [SimpleUploadedFile("shapes.zip", shapes_zip())],
+            "folders_as_categories": "true",
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = api.post(
+            f"{V1}/tasks/{task['code']}/runs", {"base_model": "lite0"}, "application/json"
+        )
+    work("training")
+    work("default")
+    return task["code"], run.json()["code"]
+
+
+def exported(api, task_code, tmp_path):
+    response = api.get(f"{V1}/tasks/{task_code}/export")
+    assert response.status_code == 200
+    folder = tmp_path / "export"
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        archive.extractall(folder)
+    return folder
+
+
+def test_a_task_goes_from_zip_to_model_through_the_api(
+    api, work, tmp_path, django_capture_on_commit_callbacks
+):
+    created = api.post(f"{V1}/tasks", {"name": "Discs or squares"}, "application/json")
+    task = created.json()["code"]
+    report = api.post(
+        f"{V1}/tasks/{task}/images",
+        {
+            "files": [SimpleUploadedFile("shapes.zip", shapes_zip())],
+            "folders_as_categories": "true",
+        },
+    ).json()
+    assert (len(report["added"]), report["rejected"]) == (12, [])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        started = api.post(f"{V1}/tasks/{task}/runs", {"base_model": "lite0"}, "application/json")
+    assert started.status_code == 201
+    run = started.json()["code"]
+    assert api.get(f"{V1}/tasks/{task}/runs/{run}").json()["status"] == "queued"
+
+    with django_capture_on_commit_callbacks():  # the packaging job waits, for now
+        SimpleWorker([django_rq.get_queue("training")]).work(burst=True)
+    polled = api.get(f"{V1}/tasks/{task}/runs/{run}").json()
+    assert (polled["status"], polled["percent"], polled["active"]) == ("ready", 100, True)
+    assert polled["metrics"]["accuracy"] == 1.0
+
+    answers = classify(api, task, new_pictures(tmp_path))
+    assert [a["label"] for a in answers] == ["discs", "squares", "discs"]
+    assert {a["run"] for a in answers} == {run}
+    assert [s["category"] for s in answers[1]["scores"]] == ["squares", "discs"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = api.get(f"{V1}/tasks/{task}/export")
+    assert (waiting.status_code, waiting["Retry-After"]) == (202, "5")
+    work("default")
+    assert api.get(f"{V1}/tasks/{task}/runs/{run}").json()["export_ready"] is True
+    folder = exported(api, task, tmp_path)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "labels.json",
+        "model.onnx",
+        "model.torchscript.pt",
+        "model_card.md",
+        "predict.py",
+        "preprocess.json",
+    ]
+
+
+def test_the_exported_predict_py_answers_what_the_server_answers(api, trained, tmp_path):
+    task, run = trained
+    paths = new_pictures(tmp_path)
+    server = classify(api, task, paths)
+    assert {answer["run"] for answer in server} == {run}
+    folder = exported(api, task, tmp_path)
+    printed = subprocess.run(
+        [sys.executable, str(folder / "predict.py"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.splitlines()
+    local = [json.loads(line) for line in printed]
+    assert [line["label"] for line in local] == [answer["label"] for answer in server]
+    for line, answer in zip(local, server, strict=True):
+        assert line["name"].endswith(answer["name"])
+        for score in answer["scores"]:
+            assert line["scores"][score["category"]] == pytest.approx(score["score"], abs=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_the_torchscript_model_scores_like_the_onnx_model(api, trained, tmp_path):
+    import onnxruntime
+    import torch
+
+    from trainer.portable import load_rgb, to_input
+
+    folder = exported(api, trained[0], tmp_path)
+    preprocessing = json.loads((folder / "preprocess.json").read_text())
+
+    class Settings:
+        pass
+
+    settings = Settings()
+    settings.__dict__.update(preprocessing)
+    pixels = np.stack([to_input(load_rgb(path), settings) for path in new_pictures(tmp_path)])
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
+    (onnx_scores,) = session.run(None, {"pixels": pixels})
+    scripted = torch.jit.load(str(folder / "model.torchscript.pt"))
+    with torch.no_grad():
+        torch_scores = scripted(torch.from_numpy(pixels)).numpy()
+    np.testing.assert_allclose(torch_scores, onnx_scores, atol=1e-4)
+
+
+def test_the_model_card_tells_how_it_was_made_and_how_to_use_it(api, trained, tmp_path):
+    card = (exported(api, trained[0], tmp_path) / "model_card.md").read_text()
+    assert card.startswith("# Discs or squares")
+    assert "EfficientNet-Lite0" in card
+    assert "| discs | 6 | 100.0% | 100.0% |" in card
+    assert "python predict.py" in card
+
+
+def test_a_threshold_leaves_out_low_scores(api, trained, tmp_path):
+    task, _ = trained
+    (answer,) = classify(api, task, new_pictures(tmp_path)[:1], threshold="0.5")
+    assert [s["category"] for s in answer["scores"]] == ["discs"]
+    assert answer["label"] == "discs"
+
+
+def test_the_page_download_serves_the_same_zip(owner_client, api, trained):
+    task, run = trained
+    page = owner_client.get(f"/tasks/{task}/runs/{run}/export/")
+    assert page["Content-Disposition"].startswith('attachment; filename="discs-or-squares-')
+    through_api = api.get(f"{V1}/tasks/{task}/export")
+    assert b"".join(page.streaming_content) == b"".join(through_api.streaming_content)

@@ -1,0 +1,110 @@
+"""Images into network input and a model's answers, with onnxruntime, numpy and Pillow
+alone.
+
+Every exported model carries this very file as its predict.py, so the server and the
+export prepare pixels and read scores with the same code; it must import nothing else.
+
+    python predict.py IMAGE...    one JSON line per image: name, label, scores
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def load_rgb(source):
+    """An RGB image from a path or a file object, upright by its EXIF orientation."""
+    with Image.open(source) as image:
+        image = ImageOps.exif_transpose(image)
+        return to_rgb(image)
+
+
+def to_rgb(image):
+    """8-bit RGB that looks like the original: 16-bit scaled down, not clipped;
+    transparency laid on white; CMYK and palettes converted. (tasks/imaging.py keeps
+    its own copy: tasks/ reaches trainer only through its two doors.)"""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    elif image.mode == "F":
+        image = image.convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        background = Image.new("RGB", image.size, "white")
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = background
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def to_input(image, preprocessing):
+    """One image as a float32 array of shape (3, size, size): the shorter side resized
+    to resize_to, a centre crop of size, scaled to [0, 1], then (x - mean) / std."""
+    width, height = image.size
+    scale = preprocessing.resize_to / min(width, height)
+    resized = image.resize(
+        (max(1, round(width * scale)), max(1, round(height * scale))),
+        RESAMPLING[preprocessing.interpolation],
+    )
+    size = preprocessing.size
+    left = (resized.width - size) // 2
+    top = (resized.height - size) // 2
+    crop = resized.crop((left, top, left + size, top + size))
+    pixels = np.asarray(crop, dtype=np.float32) / 255.0
+    pixels = (pixels - np.array(preprocessing.mean, np.float32)) / np.array(
+        preprocessing.std, np.float32
+    )
+    return pixels.transpose(2, 0, 1)
+
+
+def ranked(row, classes, negative=None):
+    """(label, [(category, score), ...] best first): the label is None when the
+    negative category ("none of these") wins, and the negative category is not listed."""
+    order = np.argsort(-row, kind="stable")
+    best = classes[order[0]]
+    scores = [(classes[i], float(row[i])) for i in order if classes[i] != negative]
+    return (None if best == negative else best), scores
+
+
+def main(arguments=None):
+    import onnxruntime
+
+    try:  # HEIC photos from phones, where pillow-heif is installed
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        pass
+
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description="Classify images with an exported vizeapp model.")
+    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, GIF, WebP, BMP, TIFF)")
+    parser.add_argument("--model", default=here, type=Path, help="the unpacked export folder")
+    options = parser.parse_args(arguments)
+    labels = json.loads((options.model / "labels.json").read_text())
+    preprocessing = SimpleNamespace(**json.loads((options.model / "preprocess.json").read_text()))
+    session = onnxruntime.InferenceSession(
+        str(options.model / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    failed = False
+    for path in options.images:
+        try:
+            pixels = to_input(load_rgb(path), preprocessing)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            print(json.dumps({"name": path, "error": f"not a readable image ({error})"}))
+            failed = True
+            continue
+        (scores,) = session.run(None, {"pixels": pixels[np.newaxis]})
+        label, ordered = ranked(scores[0], labels["classes"], labels.get("negative"))
+        print(json.dumps({"name": path, "label": label, "scores": dict(ordered)}))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
