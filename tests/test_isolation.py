@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tasks.models import Category, Image, Task, TrainingRun
+from tasks.models import ApiKey, Category, Image, Task, TrainingRun
 from tests import images
 
 # How each URL parameter is filled from the owner's objects.
@@ -15,6 +15,12 @@ PARAMETERS = {
     "category_code": lambda objects: objects["category"].code,
     "image_code": lambda objects: objects["image"].code,
     "run_code": lambda objects: objects["run"].code,
+    # The JSON API's names for the same codes.
+    "task": lambda objects: objects["task"].code,
+    "category": lambda objects: objects["category"].code,
+    "image": lambda objects: objects["image"].code,
+    "run": lambda objects: objects["run"].code,
+    "key_id": lambda objects: objects["key"].pk,
 }
 
 
@@ -47,7 +53,8 @@ def test_every_route_with_parameters_is_covered():
 @pytest.fixture
 def objects(task, ants, ant_images):
     run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
-    return {"task": task, "category": ants, "image": ant_images[0], "run": run}
+    key, _ = ApiKey.issue(task.owner, "isolation")
+    return {"task": task, "category": ants, "image": ant_images[0], "run": run, "key": key}
 
 
 def url_of(name, parameters, objects):
@@ -113,3 +120,52 @@ def test_the_owner_reaches_every_route(owner_client, objects, name, parameters):
     if response.status_code == 405:
         response = owner_client.post(url, hostile_post_data(objects))
     assert response.status_code in (200, 302)
+
+
+API_ROUTES = sorted((name, parameters) for name, parameters in routes() if name.startswith("api:"))
+API_OWNED_ROUTES = [(name, parameters) for name, parameters in API_ROUTES if parameters]
+API_DOCS = {"api:openapi-json", "api:openapi-view", "api:api-root"}
+
+
+def hostile_json(objects):
+    return {
+        "name": "taken over",
+        "images": [str(objects["image"].code)],
+        "category": None,
+        "base_model": "lite0",
+        "mode": "fast",
+    }
+
+
+@pytest.mark.parametrize(("name", "parameters"), API_OWNED_ROUTES)
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+def test_an_outsiders_api_key_gets_404_and_changes_nothing(
+    outsider_api,
+    objects,
+    media_root,
+    name,
+    parameters,
+    method,
+    django_capture_on_commit_callbacks,
+):
+    before = snapshot(media_root)
+    url = url_of(name, parameters, objects)
+    send = getattr(outsider_api, method)
+    with django_capture_on_commit_callbacks(execute=True):
+        if method == "get":
+            response = send(url)
+        else:
+            response = send(url, hostile_json(objects), "application/json")
+            if response.status_code == 400:  # the endpoint takes a multipart form
+                response = send(url, hostile_post_data(objects))
+    assert response.status_code in (404, 405), response.content
+    assert snapshot(media_root) == before
+
+
+@pytest.mark.parametrize(("name", "parameters"), API_ROUTES)
+def test_the_api_without_a_key_answers_401(client, objects, name, parameters):
+    if name in API_DOCS:
+        pytest.skip("the schema and its docs are public")
+    url = url_of(name, parameters, objects)
+    for method in ("get", "post", "patch", "delete"):
+        assert getattr(client, method)(url).status_code in (401, 405)
