@@ -161,18 +161,23 @@ def test_accurate_mode_needs_a_hold_out(pictures, model_cache, tmp_path):
         trainer.train(config(model_cache, mode="accurate"), samples(pictures), tmp_path)
 
 
-def test_an_exported_fine_tuned_network_answers_as_torch_does(model_cache, tmp_path):
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_torch_does(
+    model_cache, tmp_path
+):
     import torch
 
     from trainer import finetune
-    from trainer.networks import imagenet_network
+    from trainer.networks import Classifier, imagenet_network
 
     rng = np.random.default_rng(0)
     weight, bias = rng.normal(size=(2, 1280)), rng.normal(size=2)
-    classifier = finetune.Classifier(imagenet_network("lite0"), weight, bias).eval()
-    finetune.export(classifier, config(model_cache), tmp_path / "model.onnx")
+    classifier = Classifier(imagenet_network("lite0"), weight, bias).eval()
+    finetune.export(classifier, config(model_cache), tmp_path / "model.onnx", tmp_path / "model.pt")
     pixels = rng.normal(size=(3, 3, 224, 224)).astype(np.float32)
     (onnx_scores,) = runtime.session(tmp_path / "model.onnx").run(None, {"pixels": pixels})
     with torch.inference_mode():
         torch_scores = classifier(torch.from_numpy(pixels)).numpy()
+        scripted_scores = torch.jit.load(tmp_path / "model.pt")(torch.from_numpy(pixels)).numpy()
     assert np.abs(onnx_scores - torch_scores).max() < 1e-4
+    assert np.abs(scripted_scores - torch_scores).max() < 1e-5
