@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python -W ignore bench/grid.py
+	$(BIN)/python bench/predict.py
 
 clean:
 	rm -rf $(VENV) var

@@ -46,23 +46,12 @@ class Browser:
             return response.geturl(), response.read().decode()
 
     def post(self, path, fields, files=(), headers=None):
-        boundary = uuid4().hex
-        body = bytearray()
-        for name, value in fields.items():
-            body += f"--{boundary}\r\nContent-Disposition: form-data; ".encode()
-            body += f'name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, filename, data in files:
-            body += (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-                f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-            ).encode()
-            body += data + b"\r\n"
-        body += f"--{boundary}--\r\n".encode()
+        body, content_type = multipart(fields, files)
         request = urllib.request.Request(
             self.base + path,
-            data=bytes(body),
+            data=body,
             headers={
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Type": content_type,
                 "X-CSRFToken": self.csrf(),
                 "Referer": self.base + path,
                 **(headers or {}),
@@ -72,10 +61,28 @@ class Browser:
             return response.geturl(), response.read().decode()
 
 
+def multipart(fields, files=()):
+    """(body, content type) of a multipart/form-data request; files as (field, name, data)."""
+    boundary = uuid4().hex
+    body = bytearray()
+    for name, value in fields.items():
+        body += f"--{boundary}\r\nContent-Disposition: form-data; ".encode()
+        body += f'name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, filename, data in files:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        body += data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
+
+
 def sign_up_and_create_task(browser):
     browser.get("/accounts/signup/")
     password = secrets.token_urlsafe(16)
-    fields = {"username": f"bench-{uuid4().hex[:8]}", "password1": password, "password2": password}
+    browser.username = f"bench-{uuid4().hex[:8]}"
+    fields = {"username": browser.username, "password1": password, "password2": password}
     browser.post("/accounts/signup/", fields)
     url, _ = browser.post("/", {"name": "Hymenoptera"})
     return re.search(r"/tasks/([0-9a-f-]{36})/", url).group(1)
@@ -118,8 +125,7 @@ def ingest(base):
 def start_site(port=8765, **settings):
     """A site on embedded defaults in a new temporary folder: (process, url, var)."""
     var = Path(tempfile.mkdtemp(prefix="vizeapp-bench-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(VIZE_VAR_DIR=str(var), **settings)
+    env = {**site_environment(var), **settings}
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["prepare_models"]):
         manage = [sys.executable, "manage.py", *command, "-v0"]
         subprocess.run(manage, cwd=ROOT, env=env, check=True)
@@ -137,6 +143,12 @@ def start_site(port=8765, **settings):
             time.sleep(0.1)
     site.kill()
     sys.exit("the site did not start")
+
+
+def site_environment(var):
+    """The environment of a site on embedded defaults whose files live in var."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    return {**env, "VIZE_VAR_DIR": str(var)}
 
 
 def stop_site(site):

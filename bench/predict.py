@@ -1,0 +1,209 @@
+"""Classification over HTTP, and the same images through the exported predict.py.
+
+    python bench/predict.py [--url URL --key KEY --task CODE] [--rounds 2]
+
+Without --url, starts a site on embedded defaults, signs up, makes an API key, uploads
+../shared/datasets/hymenoptera/train through the JSON API and trains the default base
+model (fast mode). Then, on the val/ images, one image per request: latency with one
+client (median and p95), throughput with 1, 4 and 8 concurrent clients, and the
+exported model zip run with its own predict.py (time, and the largest score difference
+from the server's answers).
+"""
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from ingest import (
+    Browser,
+    multipart,
+    sign_up_and_create_task,
+    site_environment,
+    start_site,
+    stop_site,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASET = ROOT.parent / "shared" / "datasets" / "hymenoptera"
+
+
+class Api:
+    def __init__(self, base, key):
+        self.root = f"{base.rstrip('/')}/api/v1"
+        self.key = key
+
+    def call(self, method, path, payload=None, fields=None, files=()):
+        headers = {"Authorization": f"Bearer {self.key}"}
+        body = None
+        if files:
+            body, headers["Content-Type"] = multipart(fields or {}, files)
+        elif payload is not None:
+            body, headers["Content-Type"] = json.dumps(payload).encode(), "application/json"
+        request = urllib.request.Request(self.root + path, body, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def json(self, method, path, **kwargs):
+        status, body = self.call(method, path, **kwargs)
+        if status >= 400:
+            sys.exit(f"{method} {path}: {status} {body[:300]!r}")
+        return json.loads(body)
+
+
+def prepare(base, var):
+    """Sign up, make a key, upload train/ and train: (api, task code)."""
+    browser = Browser(base)
+    sign_up_and_create_task(browser)
+    key = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", browser.username, "-v0"],
+        cwd=ROOT,
+        env=site_environment(var),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    api = Api(base, key)
+    task = api.json("POST", "/tasks", payload={"name": "Hymenoptera"})["code"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted((DATASET / "train").glob("*/*")):
+            zipped.write(path, path.relative_to(DATASET / "train"))
+    api.json(
+        "POST",
+        f"/tasks/{task}/images",
+        fields={"folders_as_categories": "true"},
+        files=[("files", "train.zip", archive.getvalue())],
+    )
+    run = api.json("POST", f"/tasks/{task}/runs", payload={})["code"]
+    while (state := api.json("GET", f"/tasks/{task}/runs/{run}"))["status"] not in (
+        "ready",
+        "failed",
+    ):
+        time.sleep(0.5)
+    if state["status"] != "ready":
+        sys.exit(f"training failed: {state['reason']}")
+    return api, task
+
+
+def classify(api, task, path):
+    started = time.perf_counter()
+    status, body = api.call(
+        "POST", f"/tasks/{task}/classify", files=[("files", path.name, path.read_bytes())]
+    )
+    if status != 200:
+        sys.exit(f"classify {path.name}: {status} {body[:300]!r}")
+    return time.perf_counter() - started, json.loads(body)["images"][0]
+
+
+def throughput(api, task, paths, clients):
+    pending = list(paths)
+    lock = threading.Lock()
+
+    def client():
+        while True:
+            with lock:
+                if not pending:
+                    return
+                path = pending.pop()
+            classify(api, task, path)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(paths) / (time.perf_counter() - started)
+
+
+def exported_run(api, task, paths):
+    for _ in range(120):
+        status, body = api.call("GET", f"/tasks/{task}/export")
+        if status == 200:
+            break
+        time.sleep(1)
+    else:
+        sys.exit("the model zip was not packaged within two minutes")
+    folder = Path(tempfile.mkdtemp(prefix="vizeapp-export-"))
+    zipfile.ZipFile(io.BytesIO(body)).extractall(folder)
+    started = time.perf_counter()
+    printed = subprocess.run(
+        [sys.executable, str(folder / "predict.py"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    seconds = time.perf_counter() - started
+    return (
+        len(body),
+        seconds,
+        {Path(line["name"]).name: line for line in map(json.loads, printed.splitlines())},
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running site; by default one is started")
+    parser.add_argument("--key", help="an API key of that site")
+    parser.add_argument("--task", help="a trained task of that key's owner")
+    parser.add_argument("--rounds", type=int, default=2, help="passes over val/ per figure")
+    args = parser.parse_args()
+    paths = sorted((DATASET / "val").glob("*/*"))
+    site = None
+    if args.url:
+        api, task = Api(args.url, args.key), args.task
+    else:
+        site, base, var = start_site(port=8766)
+    try:
+        if site:
+            api, task = prepare(base, var)
+        for path in paths[:10]:  # each web worker loads the model once
+            classify(api, task, path)
+        latencies, answers = [], {}
+        for _ in range(args.rounds):
+            for path in paths:
+                seconds, answers[path.name] = classify(api, task, path)
+                latencies.append(seconds)
+        latencies.sort()
+        print(
+            f"single-image classify, 1 client, {len(latencies)} requests: "
+            f"median {1000 * statistics.median(latencies):.1f} ms, "
+            f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms"
+        )
+        for clients in (1, 4, 8):
+            rates = [throughput(api, task, paths, clients) for _ in range(args.rounds)]
+            print(f"{clients} concurrent clients: {statistics.median(rates):.1f} images/s")
+        size, seconds, local = exported_run(api, task, paths)
+        difference = max(
+            abs(local[name]["scores"][score["category"]] - score["score"])
+            for name, answer in answers.items()
+            for score in answer["scores"]
+        )
+        same_labels = sum(
+            local[name]["label"] == answer["label"] for name, answer in answers.items()
+        )
+        print(
+            f"exported predict.py ({size / 1e6:.1f} MB zip): {len(paths)} images in "
+            f"{seconds:.1f} s with start-up ({len(paths) / seconds:.1f} images/s); same label for "
+            f"{same_labels}/{len(answers)}, largest score difference {difference:.2e}"
+        )
+    finally:
+        if site:
+            stop_site(site)
+
+
+if __name__ == "__main__":
+    main()
