@@ -65,15 +65,18 @@ class Api:
             body, headers["Content-Type"] = multipart(fields or {}, files)
         elif payload is not None:
             body, headers["Content-Type"] = json.dumps(payload).encode(), "application/json"
-        connection = self.connection()
-        try:
-            connection.request(method, f"/api/v1{path}", body, headers)
-            response = connection.getresponse()
-            return response.status, response.read()
-        except (http.client.HTTPException, OSError):
-            connection.close()
-            self.local.connection = None
-            raise
+        for attempt in (1, 2):
+            connection = self.connection()
+            try:
+                connection.request(method, f"/api/v1{path}", body, headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, OSError):
+                # gunicorn closes a connection idle for two seconds; open a new one once.
+                connection.close()
+                self.local.connection = None
+                if attempt == 2:
+                    raise
 
     def json(self, method, path, **kwargs):
         status, body = self.call(method, path, **kwargs)
