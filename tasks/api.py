@@ -122,8 +122,9 @@ def urls():
 # Lookups through the key's owner
 
 
-def owned_task(request, code):
-    task = Task.objects.with_counts().filter(code=code, owner=request.auth).first()
+def owned_task(request, code, counted=False):
+    tasks = Task.objects.with_counts() if counted else Task.objects.select_related("active_run")
+    task = tasks.filter(code=code, owner=request.auth).first()
     if task is None:
         raise Http404(f"You have no task {code}.")
     return task
@@ -211,17 +212,17 @@ def create_task(request, payload: TaskIn):
         task = Task.objects.create(owner=request.auth, name=payload.name.strip())
         for name in names:
             task.category_named(name)
-    return Status(201, task_out(owned_task(request, task.code)))
+    return Status(201, task_out(owned_task(request, task.code, counted=True)))
 
 
 @api.get("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def read_task(request, task: UUID):
-    return task_out(owned_task(request, task))
+    return task_out(owned_task(request, task, counted=True))
 
 
 @api.patch("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def rename_task(request, task: UUID, payload: TaskPatch):
-    found = owned_task(request, task)
+    found = owned_task(request, task, counted=True)
     found.name = payload.name.strip()
     found.save(update_fields=["name", "updated"])
     return task_out(found)
