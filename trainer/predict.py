@@ -1,7 +1,6 @@
 """Loading a trained model (or the built-in ImageNet classifier) and predicting."""
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,37 +22,12 @@ class Prediction:
 
 
 class Predictor:
-    """A model ready to answer, safe to share between a web process's threads.
-
-    One image alone runs fastest on a session that spreads it over the cores; several
-    at once run faster each on one core (Lite2 on 2 cores: 18 ms against 34 ms alone,
-    but 50 images/s against 34 when two run together), so a second session, one thread
-    each, takes the predictions made while another is running."""
-
     def __init__(self, model_path, classes, preprocessing, negative=None, softmax=False):
-        self.model_path = model_path
         self.session = session(model_path)
-        self.crowd_session = None
-        self.running = 0
-        self.lock = threading.Lock()
         self.classes = classes
         self.preprocessing = preprocessing
         self.negative = negative
         self.softmax = softmax
-
-    def scores(self, batch):
-        with self.lock:
-            crowded = self.running > 0
-            self.running += 1
-            if crowded and self.crowd_session is None:
-                self.crowd_session = session(self.model_path, threads=1)
-        try:
-            chosen = self.crowd_session if crowded else self.session
-            (scores,) = chosen.run(None, {"pixels": batch})
-            return scores
-        finally:
-            with self.lock:
-                self.running -= 1
 
     def predict(self, images, top=None):
         """Predictions for images given as paths, file objects or PIL images."""
@@ -65,7 +39,7 @@ class Predictor:
                     for image in images[start : start + BATCH_SIZE]
                 ]
             )
-            scores = self.scores(batch)
+            (scores,) = self.session.run(None, {"pixels": batch})
             if self.softmax:
                 scores = np.exp(scores - scores.max(axis=1, keepdims=True))
                 scores /= scores.sum(axis=1, keepdims=True)
