@@ -22,6 +22,7 @@ from ninja.security import HttpBasicAuth, HttpBearer
 from tasks import imports, predictions, training
 from tasks.api_schemas import (
     CategoryIn,
+    CategoryName,
     CategoryOut,
     CategoryPatch,
     Classification,
@@ -37,6 +38,7 @@ from tasks.api_schemas import (
     TaskIn,
     TaskOut,
     TaskPatch,
+    Text,
     UploadReport,
 )
 from tasks.forms import CategoryForm
@@ -302,10 +304,10 @@ def delete_category(request, task: UUID, category: UUID):
 
 
 class ImageFilter(Schema):
-    category: str | None = None
+    category: CategoryName | None = None
     unsorted: bool = False
     limit: int = 100
-    after: str | None = None
+    after: Text | None = None
 
 
 @api.get(
@@ -353,8 +355,8 @@ def named_category(task, name):
 def upload_images(
     request,
     task: UUID,
-    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),  # noqa: B008
-    category: str | None = Form(
+    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),
+    category: CategoryName | None = Form(
         None, description="The category's name, created if new; none means Unsorted."
     ),
     folders_as_categories: bool = Form(
@@ -549,11 +551,11 @@ def answer_run(task, code):
 def classify(
     request,
     task: UUID,
-    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),  # noqa: B008
+    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),
     threshold: float = Form(
         0.0, ge=0, le=1, description="Leave out scores below this; no label below it."
     ),
-    run: UUID | None = Form(None, description="A ready run; the active model by default."),  # noqa: B008
+    run: UUID | None = Form(None, description="A ready run; the active model by default."),
 ):
     """Every category's score for each image, best first, the top label, and the run
     that answered. Nothing is stored."""
@@ -582,7 +584,7 @@ def classified(name, prediction, run_code, threshold):
 )
 def classify_general(
     request,
-    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),  # noqa: B008
+    files: list[UploadedFile] = File(..., description="Images and zip archives of images."),
     top: int = Form(5, ge=1, le=1000, description="How many ImageNet classes to list."),
 ):
     """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""

@@ -2,13 +2,26 @@
 schema publishes."""
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import AfterValidator
 
 from tasks.models import CATEGORY_NAME_MAX_LENGTH, TrainingRun
 
-Name = Field(min_length=1, max_length=100)
+
+def printable(text):
+    """PostgreSQL refuses NUL in text, and no name needs a control character."""
+    if any(ord(character) < 32 for character in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+# Every string the API stores or looks up by.
+Text = Annotated[str, AfterValidator(printable)]
+TaskName = Annotated[Text, Field(min_length=1, max_length=100)]
+CategoryName = Annotated[Text, Field(min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)]
 
 
 class Error(Schema):
@@ -16,12 +29,12 @@ class Error(Schema):
 
 
 class TaskIn(Schema):
-    name: str = Name
-    categories: list[str] = Field(default_factory=list, max_length=100)
+    name: TaskName
+    categories: list[CategoryName] = Field(default_factory=list, max_length=100)
 
 
 class TaskPatch(Schema):
-    name: str = Name
+    name: TaskName
 
 
 class TaskOut(Schema):
@@ -36,12 +49,12 @@ class TaskOut(Schema):
 
 
 class CategoryIn(Schema):
-    name: str = Field(min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)
+    name: CategoryName
     is_negative: bool = Field(False, description="Holds examples of none of the categories.")
 
 
 class CategoryPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)
+    name: CategoryName | None = None
     is_negative: bool | None = None
 
 
@@ -97,7 +110,7 @@ class Selection(Schema):
 
 
 class Move(Selection):
-    category: str | None = Field(description="A category's name; null moves to Unsorted.")
+    category: CategoryName | None = Field(description="A category's name; null: Unsorted.")
 
 
 class Moved(Schema):

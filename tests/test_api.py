@@ -340,3 +340,14 @@ def test_the_docs_page_serves_its_own_scripts(client):
     page = client.get(f"{V1}/docs").content.decode()
     assert "swagger" in page.lower()
     assert "cdn" not in page
+
+
+def test_a_name_with_a_control_character_is_400_not_a_database_error(api):
+    response = api.post(f"{V1}/tasks", {"name": "ants\x00"}, "application/json")
+    assert response.status_code == 400
+    assert "control characters" in response.json()["detail"]
+
+
+def test_a_category_lookup_with_a_nul_is_400(api, task):
+    response = api.get(f"{V1}/tasks/{task.code}/images", {"category": "a\x00b"})
+    assert response.status_code == 400
