@@ -117,6 +117,11 @@ def prepare(base, var):
         time.sleep(0.5)
     if state["status"] != "ready":
         sys.exit(f"training failed: {state['reason']}")
+    # The worker's packaging of the model zip (torch, about 10 s of CPU) would share the
+    # two cores with the figures: wait for it, and for the embedding of the uploads.
+    while not api.json("GET", f"/tasks/{task}/runs/{run}")["export_ready"]:
+        time.sleep(0.5)
+    time.sleep(5)
     return api, task
 
 
