@@ -84,6 +84,7 @@ def import_files(task, files, *, category=None, folders_as_categories=False, lim
     limits = limits or Limits.from_settings()
     report = ImportReport()
     for upload in files:
+        upload.seek(0)
         head = upload.read(len(ZIP_MAGIC))
         upload.seek(0)
         if head == ZIP_MAGIC:

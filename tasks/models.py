@@ -45,6 +45,8 @@ class Task(models.Model):
     active_run = models.ForeignKey(
         "TrainingRun", models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The classifier_id ("dogs_1941945966") of a task made through the Watson v3 API.
+    watson_id = models.CharField(max_length=150, unique=True, null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

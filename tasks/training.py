@@ -60,8 +60,13 @@ def readiness(task):
     categories = list(task.categories_with_counts())
     positive = [c for c in categories if not c.is_negative]
     result = Readiness()
-    if len([c for c in positive if c.image_count]) < 2:
-        result.problems.append("Training needs at least two categories with images.")
+    filled = [c for c in categories if c.image_count]
+    if len(filled) < 2 or not any(not c.is_negative for c in filled):
+        # One category and its negative examples make a model too ("discs or not").
+        result.problems.append(
+            "Training needs at least two categories with images (one of them may be the "
+            "negative examples)."
+        )
     for category in categories:
         if category.is_negative and not category.image_count:
             continue  # negative examples are optional

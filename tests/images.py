@@ -103,7 +103,8 @@ def colors(count):
 
 
 def picture(kind, variant):
-    """Red discs, blue squares or green stripes on grey: learnable at a glance."""
+    """Red discs, blue squares, yellow triangles, green stripes, or nothing ("blank")
+    on grey: learnable at a glance."""
     rng = np.random.default_rng(variant)
     image = Image.new("RGB", (96, 96), tuple(int(v) for v in rng.integers(90, 140, 3)))
     draw = ImageDraw.Draw(image)
@@ -113,6 +114,10 @@ def picture(kind, variant):
         draw.ellipse((x, y, x + size, y + size), fill=(220, 30, 30))
     elif kind == "squares":
         draw.rectangle((x, y, x + size, y + size), fill=(30, 40, 220))
+    elif kind == "triangles":
+        draw.polygon([(x, y + size), (x + size, y + size), (x + size // 2, y)], fill=(230, 210, 0))
+    elif kind == "blank":
+        pass
     else:
         for offset in range(0, 96, 12):
             draw.line((offset, 0, offset, 96), fill=(30, 200, 60), width=5)

@@ -2,6 +2,8 @@
 owner: the outsider gets 404 and changes nothing, the visitor is sent to sign in.
 The routes come from the URL resolver, so a new route is covered or fails here."""
 
+import base64
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -21,6 +23,7 @@ PARAMETERS = {
     "image": lambda objects: objects["image"].code,
     "run": lambda objects: objects["run"].code,
     "key_id": lambda objects: objects["key"].pk,
+    "classifier_id": lambda objects: objects["task"].watson_id,
 }
 
 
@@ -54,6 +57,8 @@ def test_every_route_with_parameters_is_covered():
 def objects(task, ants, ant_images):
     run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
     key, _ = ApiKey.issue(task.owner, "isolation")
+    task.watson_id = "ants_1234567890"
+    task.save()
     return {"task": task, "category": ants, "image": ant_images[0], "run": run, "key": key}
 
 
@@ -169,3 +174,22 @@ def test_the_api_without_a_key_answers_401(client, objects, name, parameters):
     url = url_of(name, parameters, objects)
     for method in ("get", "post", "patch", "delete"):
         assert getattr(client, method)(url).status_code in (401, 405)
+
+
+WATSON_OWNED_ROUTES = sorted(
+    (name, parameters) for name, parameters in routes() if name.startswith("watson_") and parameters
+)
+
+
+@pytest.mark.parametrize(("name", "parameters"), WATSON_OWNED_ROUTES)
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_an_outsiders_watson_key_gets_404_and_changes_nothing(
+    client, outsider, objects, media_root, name, parameters, method
+):
+    key = ApiKey.issue(outsider, "theirs")[1]
+    before = snapshot(media_root)
+    url = url_of(name, parameters, objects) + "?version=2018-03-19"
+    credentials = "Basic " + base64.b64encode(f"apikey:{key}".encode()).decode()
+    response = getattr(client, method)(url, HTTP_AUTHORIZATION=credentials)
+    assert response.status_code in (404, 405)
+    assert snapshot(media_root) == before

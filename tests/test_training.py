@@ -270,6 +270,17 @@ def test_an_empty_negative_category_neither_blocks_nor_warns(shapes_task):
     assert not any("other" in warning for warning in check.warnings)
 
 
+def test_one_category_and_its_negative_examples_can_train(task, ants):
+    add_pictures(task, ants, "discs", 3)
+    add_pictures(task, task.categories.create(name="other", is_negative=True), "blank", 3)
+    assert training.readiness(task).can_train
+
+
+def test_negative_examples_alone_cannot_train(task):
+    add_pictures(task, task.categories.create(name="other", is_negative=True), "blank", 3)
+    assert not training.readiness(task).can_train
+
+
 def test_the_page_warns_about_few_and_unbalanced_images(owner_client, task, ants, bees):
     add_pictures(task, ants, "discs", 8)
     add_pictures(task, bees, "squares", 2)

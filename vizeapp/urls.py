@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from tasks import api
+from tasks import api, watson
 from vizeapp import accounts
 
 urlpatterns = [
@@ -21,5 +21,17 @@ urlpatterns = [
     path("accounts/api-keys/", accounts.api_keys, name="api_keys"),
     path("accounts/api-keys/<int:key_id>/revoke/", accounts.api_key_revoke, name="api_key_revoke"),
     path("api/v1/", api.urls()),
+    path("visual-recognition/api/v3/classifiers", watson.classifiers, name="watson_classifiers"),
+    path(
+        "visual-recognition/api/v3/classifiers/<str:classifier_id>",
+        watson.classifier,
+        name="watson_classifier",
+    ),
+    path(
+        "visual-recognition/api/v3/classifiers/<str:classifier_id>/core_ml_model",
+        watson.core_ml_model,
+        name="watson_core_ml_model",
+    ),
+    path("visual-recognition/api/v3/classify", watson.classify, name="watson_classify"),
     path("", include("tasks.urls")),
 ]

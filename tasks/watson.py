@@ -1,0 +1,402 @@
+"""IBM Watson Visual Recognition v3, custom classifiers, under
+/visual-recognition/api/v3/: the tutorial's curl commands and the `VisualRecognitionV3`
+client of the Watson SDKs work here with only the host and key changed.
+
+A classifier is an ordinary task (shown, previewed, exported and retrained in the
+browser too) whose `watson_id` is its classifier_id. Answers and errors take Watson's
+shapes; the work is done by the same modules as the pages and /api/v1/.
+"""
+
+import base64
+import binascii
+import functools
+import io
+import re
+import secrets
+from datetime import date
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from tasks import imports, predictions, training
+from tasks.fetching import FetchRefused, fetch_image
+from tasks.imaging import ImageRejected, check_image
+from tasks.models import ApiKey, Task
+
+MB = 1024 * 1024
+TRAINING_LIMITS = {"zip_bytes": 100 * MB, "zip_members": 10_000, "call_bytes": 256 * MB}
+MIN_EXAMPLES = 10
+CLASSIFY_ZIP_IMAGES = 20
+DEFAULT_THRESHOLD = 0.5
+GENERAL_TOP = 10
+# IBM: class names must not contain these characters.
+FORBIDDEN_IN_CLASS_NAMES = set("\\|*{}$-/'`\"")
+NEGATIVE_CATEGORY = "negative examples"
+POSITIVE_SUFFIX = "_positive_examples"
+
+
+class WatsonError(Exception):
+    def __init__(self, code, error):
+        super().__init__(error)
+        self.code = code
+        self.error = error
+
+
+def watson_view(methods):
+    """Basic auth with the user apikey, the version date, Watson's error shape."""
+
+    def decorate(view):
+        @csrf_exempt
+        @login_not_required
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    raise WatsonError(405, f"Method {request.method} is not allowed here.")
+                request.owner = key_owner(request)
+                check_version(request.GET.get("version"))
+                return view(request, *args, **kwargs)
+            except WatsonError as failure:
+                return JsonResponse(
+                    {"code": failure.code, "error": failure.error}, status=failure.code
+                )
+
+        return wrapper
+
+    return decorate
+
+
+def key_owner(request):
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    try:
+        user, _, key = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        user = key = ""
+    owner = ApiKey.owner_of(key) if scheme.lower() == "basic" and user == "apikey" else None
+    if owner is None:
+        raise WatsonError(401, "Unauthorized: send HTTP Basic with the user apikey and your key.")
+    return owner
+
+
+def check_version(version):
+    if not version:
+        raise WatsonError(400, "Missing required query parameter: version (a date, 2018-03-19).")
+    try:
+        date.fromisoformat(version)
+    except ValueError:
+        raise WatsonError(400, f"The version {version!r} is not a date like 2018-03-19.") from None
+
+
+def timestamp(moment):
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def classifier_json(task, verbose=True):
+    current = task.current_run()
+    last = task.runs.first()
+    if current:
+        status = "retraining" if task.active_run else "training"
+    elif task.active_run:
+        status = "ready"
+    else:
+        status = "failed"
+    answer = {"classifier_id": task.watson_id, "name": task.name, "status": status}
+    if not verbose:
+        return answer
+    answer.update(
+        owner=task.owner.username,
+        created=timestamp(task.created),
+        updated=timestamp(task.updated),
+        classes=[{"class": c.name} for c in task.categories.filter(is_negative=False)],
+        core_ml_enabled=False,
+    )
+    if status == "failed":
+        answer["explanation"] = last.reason if last else "Training did not start."
+    if task.active_run and task.runs.filter(status="ready").count() > 1:
+        answer["retrained"] = timestamp(task.active_run.finished)
+    return answer
+
+
+def owned_classifier(request, classifier_id):
+    task = Task.objects.filter(owner=request.owner, watson_id=classifier_id).first()
+    if task is None:
+        raise WatsonError(404, f"Cannot find classifier {classifier_id}.")
+    return task
+
+
+@watson_view(["GET", "POST"])
+def classifiers(request):
+    if request.method == "POST":
+        return create_classifier(request)
+    verbose = request.GET.get("verbose", "").lower() == "true"
+    tasks = Task.objects.filter(owner=request.owner).exclude(watson_id=None).order_by("id")
+    return JsonResponse({"classifiers": [classifier_json(t, verbose) for t in tasks]})
+
+
+def create_classifier(request):
+    name = request.POST.get("name", "").strip()
+    if not name:
+        raise WatsonError(400, "Missing required parameter: name.")
+    if len(name) > 100:
+        raise WatsonError(400, "The name may have at most 100 characters.")
+    examples = training_examples(request)
+    positives = [class_name for class_name, _ in examples if class_name]
+    if len(examples) < 2 or not positives:
+        raise WatsonError(
+            400,
+            "Send at least two example zips: two {class}_positive_examples, or one "
+            "positive and negative_examples.",
+        )
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "classifier"
+    with transaction.atomic():
+        task = Task.objects.create(
+            owner=request.owner,
+            name=name,
+            watson_id=f"{slug}_{secrets.randbelow(9 * 10**9) + 10**9}",
+        )
+    add_examples(task, examples)
+    try:
+        training.start(task)
+    except (training.TrainingRefused, training.QueueUnavailable) as refusal:
+        task.delete_with_files()
+        raise WatsonError(400, f"Training could not start: {refusal}") from None
+    return JsonResponse(classifier_json(Task.objects.get(pk=task.pk)))
+
+
+def training_examples(request):
+    """[(class name, or None for the negatives, zip upload)], each checked against
+    Watson's limits before anything is stored."""
+    examples = []
+    total = 0
+    for field, upload in request.FILES.items():
+        if field == "negative_examples":
+            class_name = None
+        elif field.endswith(POSITIVE_SUFFIX):
+            class_name = field.removesuffix(POSITIVE_SUFFIX)
+            check_class_name(class_name, field)
+        else:
+            raise WatsonError(
+                400,
+                f"Unknown file parameter {field}: use {{class}}_positive_examples or "
+                "negative_examples.",
+            )
+        total += upload.size
+        if upload.read(len(imports.ZIP_MAGIC)) != imports.ZIP_MAGIC:
+            raise WatsonError(400, f"{field} must be a zip file of images.")
+        upload.seek(0)
+        archive = imports.ZipUpload(upload, training_limits())
+        if archive.refusal:
+            raise WatsonError(413 if archive.too_large else 400, f"{field}: {archive.refusal}.")
+        if len(archive.paths) < MIN_EXAMPLES:
+            raise WatsonError(
+                400,
+                f"{field} holds {len(archive.paths)} images; each zip needs at least "
+                f"{MIN_EXAMPLES}.",
+            )
+        examples.append((class_name, upload))
+    if total > TRAINING_LIMITS["call_bytes"]:
+        raise WatsonError(413, "The examples add up to more than 256 MB; send them in parts.")
+    return examples
+
+
+def training_limits():
+    limits = imports.Limits.from_settings()
+    return imports.Limits(
+        image_bytes=limits.image_bytes,
+        image_pixels=limits.image_pixels,
+        zip_bytes=TRAINING_LIMITS["zip_bytes"],
+        zip_members=TRAINING_LIMITS["zip_members"],
+        zip_uncompressed_bytes=limits.zip_uncompressed_bytes,
+    )
+
+
+def check_class_name(class_name, field):
+    forbidden = sorted(FORBIDDEN_IN_CLASS_NAMES & set(class_name))
+    if not class_name.strip() or forbidden or len(class_name) > 100:
+        raise WatsonError(
+            400,
+            f"{field}: a class name must be 1 to 100 characters without "
+            f"{' '.join(sorted(FORBIDDEN_IN_CLASS_NAMES))}.",
+        )
+
+
+def add_examples(task, examples):
+    for class_name, upload in examples:
+        if class_name is None:
+            category = task.categories.filter(is_negative=True).first() or task.categories.create(
+                name=NEGATIVE_CATEGORY, is_negative=True
+            )
+        else:
+            category = task.category_named(class_name)
+        imports.import_files(task, [upload], category=category, limits=training_limits())
+    training.embed_in_background(task)
+
+
+@watson_view(["GET", "POST", "DELETE"])
+def classifier(request, classifier_id):
+    task = owned_classifier(request, classifier_id)
+    if request.method == "DELETE":
+        task.delete_with_files()
+        return JsonResponse({})
+    if request.method == "POST":
+        examples = training_examples(request)
+        if not examples:
+            raise WatsonError(
+                400, "Send at least one {class}_positive_examples or negative_examples zip."
+            )
+        add_examples(task, examples)
+        try:
+            training.start(task)  # while a run is training, that run is the retraining
+        except (training.TrainingRefused, training.QueueUnavailable) as refusal:
+            raise WatsonError(400, f"Retraining could not start: {refusal}") from None
+        task.save(update_fields=["updated"])
+    return JsonResponse(classifier_json(Task.objects.get(pk=task.pk)))
+
+
+@watson_view(["GET"])
+def core_ml_model(request, classifier_id):
+    owned_classifier(request, classifier_id)
+    raise WatsonError(
+        501,
+        "Core ML models are not available from this server: coremltools cannot convert "
+        "these networks here. Download the ONNX and TorchScript export from the task's "
+        "page or GET /api/v1/tasks/{task}/export instead.",
+    )
+
+
+@watson_view(["GET", "POST"])
+def classify(request):
+    fields = request.POST if request.method == "POST" else request.GET
+    threshold = parse_threshold(fields.get("threshold"))
+    chosen = chosen_classifiers(request, fields)
+    images = classify_inputs(request, fields)
+    readable = [image for image in images if "data" in image]
+    results = {}
+    for classifier_id, task in chosen:
+        files = [io.BytesIO(image["data"]) for image in readable]
+        if task is None:
+            answers = predictions.classify_general(files, top=GENERAL_TOP) if files else []
+            results[classifier_id] = ("default", answers)
+        else:
+            answers = predictions.classify(task.active_run, files) if files else []
+            results[classifier_id] = (task.name, answers)
+    answered = []
+    row = 0
+    for image in images:
+        entry = {key: value for key, value in image.items() if key != "data"}
+        if "data" in image:
+            entry["classifiers"] = [
+                {
+                    "classifier_id": classifier_id,
+                    "name": name,
+                    "classes": [
+                        {"class": label, "score": round(score, 6)}
+                        for label, score in answers[row].scores
+                        if score >= threshold
+                    ],
+                }
+                for classifier_id, (name, answers) in results.items()
+            ]
+            row += 1
+        answered.append(entry)
+    custom_classes = sum(
+        task.categories.filter(is_negative=False).count() for _, task in chosen if task
+    )
+    return JsonResponse(
+        {"images": answered, "images_processed": len(readable), "custom_classes": custom_classes}
+    )
+
+
+def parse_threshold(value):
+    if value in (None, ""):
+        return DEFAULT_THRESHOLD
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = -1
+    if not 0 <= threshold <= 1:
+        raise WatsonError(400, f"threshold must be a number from 0.0 to 1.0, not {value!r}.")
+    return threshold
+
+
+def chosen_classifiers(request, fields):
+    """[(classifier_id, task or None for the general classifier)]"""
+    ids = [part.strip() for part in fields.get("classifier_ids", "").split(",") if part.strip()]
+    if not ids:
+        owners = {part.strip().lower() for part in fields.get("owners", "ibm").split(",")}
+        if "me" in owners:
+            mine = Task.objects.filter(owner=request.owner).exclude(watson_id=None)
+            ids += [task.watson_id for task in mine.exclude(active_run=None).order_by("id")]
+        if "ibm" in owners or not ids:
+            ids.append("default")
+    chosen = []
+    for classifier_id in dict.fromkeys(ids):
+        if classifier_id == "default":
+            chosen.append(("default", None))
+            continue
+        task = owned_classifier(request, classifier_id)
+        if task.active_run is None:
+            raise WatsonError(
+                400, f"Classifier {classifier_id} is still {classifier_json(task)['status']}."
+            )
+        chosen.append((classifier_id, task))
+    return chosen
+
+
+def classify_inputs(request, fields):
+    """[{"image" or "source_url", "data" or "error"}] in the order sent."""
+    upload = request.FILES.get("images_file")
+    url = fields.get("url", "").strip()
+    if upload is None and not url:
+        raise WatsonError(400, "Send images_file (an image or a zip of images) or url.")
+    limits = imports.Limits.from_settings()
+    images = []
+    if upload is not None:
+        if upload.read(4) == imports.ZIP_MAGIC:
+            upload.seek(0)
+            archive = imports.ZipUpload(upload, classify_limits(limits))
+            if archive.refusal:
+                raise WatsonError(
+                    413 if archive.too_large else 400, f"{upload.name}: {archive.refusal}."
+                )
+            for path, data, refusal in archive:
+                images.append(checked({"image": f"{upload.name}/{path}"}, data, refusal, limits))
+        else:
+            upload.seek(0)
+            refusal = (
+                imports.too_large(upload.size, limits) if upload.size > limits.image_bytes else ""
+            )
+            data = None if refusal else upload.read()
+            images.append(checked({"image": upload.name}, data, refusal, limits))
+    if url:
+        try:
+            data, refusal = fetch_image(url, limits.image_bytes), ""
+        except FetchRefused as failure:
+            data, refusal = None, str(failure)
+        images.append(checked({"source_url": url, "resolved_url": url}, data, refusal, limits))
+    return images
+
+
+def classify_limits(limits):
+    return imports.Limits(
+        image_bytes=limits.image_bytes,
+        image_pixels=limits.image_pixels,
+        zip_bytes=100 * MB,
+        zip_members=CLASSIFY_ZIP_IMAGES,
+        zip_uncompressed_bytes=limits.zip_uncompressed_bytes,
+    )
+
+
+def checked(entry, data, refusal, limits):
+    if not refusal:
+        try:
+            check_image(data, max_pixels=limits.image_pixels, thumbnail_size=8)
+        except ImageRejected as rejection:
+            refusal = str(rejection)
+    if refusal:
+        entry["error"] = {"code": 400, "description": refusal, "error_id": "input_error"}
+    else:
+        entry["data"] = data
+    return entry
