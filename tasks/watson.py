@@ -110,7 +110,7 @@ def classifier_json(task, verbose=True):
         created=timestamp(task.created),
         updated=timestamp(task.updated),
         classes=[{"class": c.name} for c in task.categories.filter(is_negative=False)],
-        core_ml_enabled=False,
+        core_ml_enabled=False,  # see core_ml_model
     )
     if status == "failed":
         answer["explanation"] = last.reason if last else "Training did not start."
@@ -260,9 +260,10 @@ def core_ml_model(request, classifier_id):
     owned_classifier(request, classifier_id)
     raise WatsonError(
         501,
-        "Core ML models are not available from this server: coremltools cannot convert "
-        "these networks here. Download the ONNX and TorchScript export from the task's "
-        "page or GET /api/v1/tasks/{task}/export instead.",
+        "Core ML models are not available from this server: coremltools 9.0 cannot convert "
+        "the TensorFlow-style 'same' padding of these EfficientNet-Lite networks. Download "
+        "the ONNX and TorchScript export from the task's page, or GET "
+        "/api/v1/tasks/{task}/export.",
     )
 
 
