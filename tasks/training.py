@@ -109,9 +109,14 @@ def negative_label(task):
 
 
 def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DEFAULT_TIME_BUDGET):
-    """(run, started): a new queued run, or the run already queued or training."""
+    """(run, started): a new queued run, or the run already queued or training. A run
+    still queued takes in the images added since it was queued."""
     current = task.current_run()
     if current:
+        TrainingRun.objects.filter(pk=current.pk, status=TrainingRun.Status.QUEUED).update(
+            samples=frozen_samples(task), negative_label=negative_label(task)
+        )
+        current.refresh_from_db()
         return current, False
     if base_model not in BASE_MODELS:
         raise TrainingRefused(f"Unknown base model “{base_model}”.")

@@ -270,6 +270,16 @@ def test_an_empty_negative_category_neither_blocks_nor_warns(shapes_task):
     assert not any("other" in warning for warning in check.warnings)
 
 
+def test_starting_again_while_queued_adds_the_new_images_to_that_run(
+    shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    first, started = training.start(shapes_task, "lite0")
+    add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 2, start=50)
+    again, started_again = training.start(shapes_task, "lite0")
+    assert (again, started, started_again) == (first, True, False)
+    assert len(again.samples) == 14
+
+
 def test_one_category_and_its_negative_examples_can_train(task, ants):
     add_pictures(task, ants, "discs", 3)
     add_pictures(task, task.categories.create(name="other", is_negative=True), "blank", 3)
