@@ -266,3 +266,11 @@ def test_core_ml_says_clearly_that_it_is_not_available(
     response = watson.get(f"{V3}/classifiers/{created['classifier_id']}/core_ml_model", VERSION)
     assert response.status_code == 501
     assert "ONNX" in response.json()["error"]
+
+
+def test_the_task_page_shows_the_classifier_id(owner_client, task):
+    task.watson_id = "dogs_1941945966"
+    task.save()
+    assert (
+        "<code>dogs_1941945966</code>" in owner_client.get(task.get_absolute_url()).content.decode()
+    )
