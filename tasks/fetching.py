@@ -41,7 +41,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def fetch_image(url, max_bytes, is_allowed=public_address):
-    """The bytes at url (http or https), at most max_bytes of them."""
+    """(bytes, final url) of url (http or https): at most max_bytes, after redirects."""
     for _ in range(MAX_REDIRECTS + 1):
         response = request(url, is_allowed)
         if response.status in (301, 302, 303, 307, 308):
@@ -58,7 +58,7 @@ def fetch_image(url, max_bytes, is_allowed=public_address):
         response.close()
         if len(data) > max_bytes:
             raise FetchRefused(f"more than {max_bytes // 1024 // 1024} MB")
-        return data
+        return data, url
     raise FetchRefused(f"more than {MAX_REDIRECTS} redirects")
 
 

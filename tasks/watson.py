@@ -372,11 +372,13 @@ def classify_inputs(request, fields):
             data = None if refusal else upload.read()
             images.append(checked({"image": upload.name}, data, refusal, limits))
     if url:
+        entry = {"source_url": url, "resolved_url": url}
         try:
-            data, refusal = fetch_image(url, limits.image_bytes), ""
+            data, entry["resolved_url"] = fetch_image(url, limits.image_bytes)
+            refusal = ""
         except FetchRefused as failure:
             data, refusal = None, str(failure)
-        images.append(checked({"source_url": url, "resolved_url": url}, data, refusal, limits))
+        images.append(checked(entry, data, refusal, limits))
     return images
 
 

@@ -45,7 +45,8 @@ def only(address):
 
 
 def test_an_allowed_address_is_fetched(server):
-    assert fetch_image(f"{server}/picture.png", 1_000_000, only("127.0.0.1")) == PICTURE
+    url = f"{server}/picture.png"
+    assert fetch_image(url, 1_000_000, only("127.0.0.1")) == (PICTURE, url)
 
 
 def test_loopback_is_refused_by_default(server):
