@@ -59,8 +59,23 @@ def local_secret_key():
     return path.read_text().strip()
 
 
+def secret_key():
+    """SECRET_KEY from the environment, refused when weak by Django's own measure (at
+    least 50 characters, 5 different ones, not the django-insecure- placeholder); a
+    local install without one gets a key generated once into var/."""
+    key = env_str("SECRET_KEY")
+    if not key:
+        return local_secret_key()
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak to sign sessions: use at least 50 random characters, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
 DEBUG = env_bool("DEBUG")
-SECRET_KEY = env_str("SECRET_KEY") or local_secret_key()
+SECRET_KEY = secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -1,0 +1,36 @@
+"""Settings that refuse to start a site that would be unsafe."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage_check(tmp_path, **environment):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
+    env.update(VIZE_VAR_DIR=str(tmp_path), **environment)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("weak", ["change-me", "django-insecure-" + "x" * 50, "ab" * 30])
+def test_a_weak_secret_key_stops_the_site(tmp_path, weak):
+    result = manage_check(tmp_path, SECRET_KEY=weak)
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_a_strong_secret_key_is_accepted(tmp_path):
+    result = manage_check(tmp_path, SECRET_KEY=secrets.token_urlsafe(50))
+    assert result.returncode == 0, result.stderr
