@@ -108,3 +108,10 @@ def test_the_command_prints_a_working_key(owner):
     call_command("create_api_key", "owner", stdout=out)
     secret = out.getvalue().strip()
     assert Client().get(TASKS, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+
+
+def test_making_a_key_needs_the_csrf_token(owner):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.post(reverse("api_keys"), {"name": "forged"}).status_code == 403
+    assert not ApiKey.objects.exists()

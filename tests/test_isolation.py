@@ -6,6 +6,7 @@ import base64
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tasks.models import ApiKey, Category, Image, Task, TrainingRun
@@ -193,4 +194,24 @@ def test_an_outsiders_watson_key_gets_404_and_changes_nothing(
     credentials = "Basic " + base64.b64encode(f"apikey:{key}".encode()).decode()
     response = getattr(client, method)(url, HTTP_AUTHORIZATION=credentials)
     assert response.status_code in (404, 405)
+    assert snapshot(media_root) == before
+
+
+@pytest.fixture
+def owner_client_enforcing_csrf(owner):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    return client
+
+
+@pytest.mark.parametrize(("name", "parameters"), OWNED_ROUTES)
+def test_a_post_without_the_csrf_token_is_refused(
+    owner_client_enforcing_csrf, objects, media_root, name, parameters
+):
+    before = snapshot(media_root)
+    url = url_of(name, parameters, objects)
+    response = owner_client_enforcing_csrf.post(
+        url, hostile_post_data(objects), headers={"HX-Request": "true"}
+    )
+    assert response.status_code in (403, 405)
     assert snapshot(media_root) == before
