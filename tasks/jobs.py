@@ -188,7 +188,7 @@ def store_embeddings(base_model, embedded):
 
 
 def store_model(run, model_dir):
-    folder = f"{run.task.storage_prefix}/runs/{run.code}"
+    folder = run.storage_folder
     for path in sorted(model_dir.iterdir()):
         with path.open("rb") as handle:
             default_storage.save(f"{folder}/{path.name}", File(handle))

@@ -241,9 +241,16 @@ class TrainingRun(models.Model):
     def is_active(self):
         return self.status in self.ACTIVE
 
+    JOB_PREFIX = "training-run-"
+
     @property
     def job_id(self):
-        return f"training-run-{self.code}"
+        return f"{self.JOB_PREFIX}{self.code}"
+
+    @property
+    def storage_folder(self):
+        """Where the job stores the run's model files."""
+        return f"{self.task.storage_prefix}/runs/{self.code}"
 
     @property
     def duration(self):

@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import django_rq
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from tasks.models import TrainingRun
+from tasks.models import TrainingRun, delete_folder
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,20 @@ def activate(run):
         raise TrainingRefused("Only a ready run can answer for the task.")
     run.task.active_run = run
     run.task.save(update_fields=["active_run", "updated"])
+
+
+def job_died(job_id, detail):
+    """Fail the run of a training job that the worker saw end without reporting (its
+    process killed, out of memory), and remove any model files it had begun to store.
+    A job that failed on its own has already failed its run; this then changes nothing."""
+    code = job_id.removeprefix(TrainingRun.JOB_PREFIX)
+    if code == job_id:
+        return
+    run = TrainingRun.objects.select_related("task").filter(code=code).first()
+    if run is None or not run.is_active:
+        return
+    fail(run, f"The training process died (killed, or out of memory): {detail.strip()}")
+    delete_folder(default_storage, run.storage_folder)
 
 
 def reconcile(runs):

@@ -34,7 +34,8 @@ class Command(BaseCommand):
         # Each child leads a process group of its own: Ctrl-C reaches this command
         # alone, and stopping a group takes a child's own workers with it.
         children.append(subprocess.Popen(web, start_new_session=True))
-        worker = [python, "manage.py", "rqworker", "training", "default"]
+        worker = [python, "manage.py", "rqworker", "--worker-class", "tasks.worker.Worker"]
+        worker += ["training", "default"]
         children.append(subprocess.Popen(worker, start_new_session=True))
         self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
         self.stdout.write("Press Ctrl-C to stop the site, the worker and Redis.")
