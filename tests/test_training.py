@@ -390,3 +390,33 @@ def test_prepare_models_exports_every_graph_a_run_needs(model_cache):
     names = [line.removeprefix("ready: ") for line in output.getvalue().splitlines()]
     assert len(names) == 4
     assert all((model_cache / name).exists() for name in names)
+
+
+def test_a_training_job_that_died_fails_its_run_and_removes_its_files(shapes_task, media_root):
+    run = shapes_task.runs.create(base_model="lite0", mode="fast", status="fitting", samples=[])
+    partial = media_root / run.storage_folder / "model.onnx"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half a model")
+    training.job_died(run.job_id, "Work-horse terminated unexpectedly (signal 9)")
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "signal 9" in run.reason
+    assert not partial.parent.exists()
+
+
+def test_a_job_that_died_after_its_run_ended_changes_nothing(shapes_task):
+    run = shapes_task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
+    training.job_died(run.job_id, "killed")
+    training.job_died(f"embed-task-{shapes_task.code}", "killed")
+    run.refresh_from_db()
+    assert run.status == "ready"
+
+
+def test_the_worker_sweeps_silent_runs_in_its_maintenance(shapes_task, training_queue, settings):
+    from tasks.worker import Worker
+
+    settings.VIZE_RUN_STALE_SECONDS = 0
+    run = shapes_task.runs.create(base_model="lite0", mode="fast", status="embedding", samples=[])
+    Worker([training_queue], connection=training_queue.connection).run_maintenance_tasks()
+    run.refresh_from_db()
+    assert run.status == "failed"
