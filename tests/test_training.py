@@ -420,3 +420,43 @@ def test_the_worker_sweeps_silent_runs_in_its_maintenance(shapes_task, training_
     Worker([training_queue], connection=training_queue.connection).run_maintenance_tasks()
     run.refresh_from_db()
     assert run.status == "failed"
+
+
+@pytest.fixture
+def redis_down(settings):
+    """The queues point at a port where no Redis listens. Tests using it run without
+    an enclosing transaction, as requests do, so that jobs are enqueued at once."""
+    settings.RQ_QUEUES = {
+        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
+        for name in ("default", "training")
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_page_says_so_and_no_run_stays_queued(
+    owner_client, shapes_task, redis_down
+):
+    response = owner_client.post(
+        reverse("tasks:train", args=[shapes_task.code]), {"base_model": "lite0"}, follow=True
+    )
+    assert "The job queue is unavailable right now" in response.content.decode()
+    run = shapes_task.runs.get()
+    assert (run.status, run.is_active) == ("failed", False)
+    assert "could not start" in run.reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_api_answers_503(api, shapes_task, redis_down):
+    response = api.post(
+        f"/api/v1/tasks/{shapes_task.code}/runs", {"base_model": "lite0"}, "application/json"
+    )
+    assert response.status_code == 503
+    assert not shapes_task.runs.filter(status__in=["queued", "embedding"]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_pages_that_need_no_queue_still_work(
+    owner_client, shapes_task, redis_down
+):
+    assert owner_client.get(shapes_task.get_absolute_url()).status_code == 200
+    assert owner_client.get("/").status_code == 200

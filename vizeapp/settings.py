@@ -153,9 +153,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # starts on a socket in var/ (vizeapp/embedded_redis.py).
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
 REDIS_URL = env_str("REDIS_URL") or f"unix://{EMBEDDED_REDIS_SOCKET}?db=0"
+
+
+def with_connect_timeout(url, seconds=2):
+    """An unreachable Redis answers "unavailable" in seconds, not when the OS gives up."""
+    if "socket_connect_timeout=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}socket_connect_timeout={seconds}"
+
+
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
-    "training": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
+    "default": {"URL": with_connect_timeout(REDIS_URL), "DEFAULT_TIMEOUT": 600},
+    "training": {"URL": with_connect_timeout(REDIS_URL), "DEFAULT_TIMEOUT": 3600},
 }
 RQ = {"COMMIT_MODE": "on_db_commit"}
 
