@@ -53,6 +53,17 @@ def create(watson, django_capture_on_commit_callbacks, **zips):
         )
 
 
+@pytest.fixture
+def discs_classifier(watson, training_queue, django_capture_on_commit_callbacks):
+    """A classifier of one class and negative examples, training: its JSON."""
+    return create(
+        watson,
+        django_capture_on_commit_callbacks,
+        discs_positive_examples="discs",
+        negative_examples="blank",
+    ).json()
+
+
 def test_the_tutorial_sequence_works(watson, work, django_capture_on_commit_callbacks):
     created = create(
         watson,
@@ -105,16 +116,8 @@ def test_the_tutorial_sequence_works(watson, work, django_capture_on_commit_call
     assert watson.get(f"{V3}/classifiers/{classifier_id}", VERSION).status_code == 404
 
 
-def test_a_classifier_is_a_task_in_the_browser(
-    watson, owner, work, django_capture_on_commit_callbacks
-):
-    created = create(
-        watson,
-        django_capture_on_commit_callbacks,
-        discs_positive_examples="discs",
-        negative_examples="blank",
-    ).json()
-    task = Task.objects.get(watson_id=created["classifier_id"])
+def test_a_classifier_is_a_task_in_the_browser(owner, discs_classifier):
+    task = Task.objects.get(watson_id=discs_classifier["classifier_id"])
     assert task.owner == owner
     assert {(c.name, c.is_negative, c.images.count()) for c in task.categories.all()} == {
         ("discs", False, 10),
@@ -237,33 +240,18 @@ def test_an_invalid_threshold_is_400(watson):
     assert response.status_code == 400
 
 
-def test_an_outsider_cannot_see_or_delete_a_classifier(
-    watson, outsider, django_capture_on_commit_callbacks, training_queue
-):
-    created = create(
-        watson,
-        django_capture_on_commit_callbacks,
-        discs_positive_examples="discs",
-        negative_examples="blank",
-    ).json()
+def test_an_outsider_cannot_see_or_delete_a_classifier(watson, outsider, discs_classifier):
     outsider_key = ApiKey.issue(outsider, "theirs")[1]
-    url = f"{V3}/classifiers/{created['classifier_id']}?version=2018-03-19"
+    url = f"{V3}/classifiers/{discs_classifier['classifier_id']}?version=2018-03-19"
     for method in ("get", "post", "delete"):
         response = getattr(watson, method)(url, HTTP_AUTHORIZATION=basic(outsider_key))
         assert response.status_code == 404
-    assert Task.objects.filter(watson_id=created["classifier_id"]).exists()
+    assert Task.objects.filter(watson_id=discs_classifier["classifier_id"]).exists()
 
 
-def test_core_ml_says_clearly_that_it_is_not_available(
-    watson, django_capture_on_commit_callbacks, training_queue
-):
-    created = create(
-        watson,
-        django_capture_on_commit_callbacks,
-        discs_positive_examples="discs",
-        negative_examples="blank",
-    ).json()
-    response = watson.get(f"{V3}/classifiers/{created['classifier_id']}/core_ml_model", VERSION)
+def test_core_ml_says_clearly_that_it_is_not_available(watson, discs_classifier):
+    classifier_id = discs_classifier["classifier_id"]
+    response = watson.get(f"{V3}/classifiers/{classifier_id}/core_ml_model", VERSION)
     assert response.status_code == 501
     assert "ONNX" in response.json()["error"]
 
