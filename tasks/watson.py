@@ -13,6 +13,7 @@ import functools
 import io
 import re
 import secrets
+from dataclasses import replace
 from datetime import date
 
 from django.contrib.auth.decorators import login_not_required
@@ -26,7 +27,10 @@ from tasks.imaging import ImageRejected, check_image
 from tasks.models import ApiKey, Task
 
 MB = 1024 * 1024
-TRAINING_LIMITS = {"zip_bytes": 100 * MB, "zip_members": 10_000, "call_bytes": 256 * MB}
+# IBM's limits: per example zip, per training call, per classify zip.
+ZIP_BYTES = 100 * MB
+TRAINING_ZIP_IMAGES = 10_000
+TRAINING_CALL_BYTES = 256 * MB
 MIN_EXAMPLES = 10
 CLASSIFY_ZIP_IMAGES = 20
 DEFAULT_THRESHOLD = 0.5
@@ -196,19 +200,14 @@ def training_examples(request):
                 f"{MIN_EXAMPLES}.",
             )
         examples.append((class_name, upload))
-    if total > TRAINING_LIMITS["call_bytes"]:
+    if total > TRAINING_CALL_BYTES:
         raise WatsonError(413, "The examples add up to more than 256 MB; send them in parts.")
     return examples
 
 
 def training_limits():
-    limits = imports.Limits.from_settings()
-    return imports.Limits(
-        image_bytes=limits.image_bytes,
-        image_pixels=limits.image_pixels,
-        zip_bytes=TRAINING_LIMITS["zip_bytes"],
-        zip_members=TRAINING_LIMITS["zip_members"],
-        zip_uncompressed_bytes=limits.zip_uncompressed_bytes,
+    return replace(
+        imports.Limits.from_settings(), zip_bytes=ZIP_BYTES, zip_members=TRAINING_ZIP_IMAGES
     )
 
 
@@ -357,7 +356,9 @@ def classify_inputs(request, fields):
     if upload is not None:
         if upload.read(4) == imports.ZIP_MAGIC:
             upload.seek(0)
-            archive = imports.ZipUpload(upload, classify_limits(limits))
+            archive = imports.ZipUpload(
+                upload, replace(limits, zip_bytes=ZIP_BYTES, zip_members=CLASSIFY_ZIP_IMAGES)
+            )
             if archive.refusal:
                 raise WatsonError(
                     413 if archive.too_large else 400, f"{upload.name}: {archive.refusal}."
@@ -380,16 +381,6 @@ def classify_inputs(request, fields):
             data, refusal = None, str(failure)
         images.append(checked(entry, data, refusal, limits))
     return images
-
-
-def classify_limits(limits):
-    return imports.Limits(
-        image_bytes=limits.image_bytes,
-        image_pixels=limits.image_pixels,
-        zip_bytes=100 * MB,
-        zip_members=CLASSIFY_ZIP_IMAGES,
-        zip_uncompressed_bytes=limits.zip_uncompressed_bytes,
-    )
 
 
 def checked(entry, data, refusal, limits):

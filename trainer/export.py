@@ -16,15 +16,6 @@ from trainer import portable
 from trainer.backbones import Preprocessing
 from trainer.training import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
 
-CONTENTS = (
-    "model.onnx",
-    "labels.json",
-    "preprocess.json",
-    "model_card.md",
-    "predict.py",
-    "model.torchscript.pt",
-)
-
 
 def package(model_dir, out_path, title):
     """Write the export zip of the model in model_dir to out_path, atomically."""
