@@ -43,15 +43,16 @@ class Api:
     and requests set it: without it, a body sent after its headers waits for the
     server's delayed ACK (about 40 ms)."""
 
-    def __init__(self, base, key):
+    def __init__(self, base, key, timeout=600):
         self.address = urllib.parse.urlsplit(base)
         self.key = key
+        self.timeout = timeout
         self.local = threading.local()
 
     def connection(self):
         if getattr(self.local, "connection", None) is None:
             connection = http.client.HTTPConnection(
-                self.address.hostname, self.address.port, timeout=600
+                self.address.hostname, self.address.port, timeout=self.timeout
             )
             connection.connect()
             connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

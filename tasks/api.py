@@ -44,6 +44,7 @@ from tasks.api_schemas import (
 from tasks.forms import CategoryForm
 from tasks.imaging import CONTENT_TYPES
 from tasks.models import ApiKey, Task, TrainingRun
+from tasks.throttling import Throttled, classify_rate
 
 UNAUTHORIZED = (
     "A valid API key is needed: send “Authorization: Bearer KEY”, or HTTP Basic with the "
@@ -51,14 +52,20 @@ UNAUTHORIZED = (
 )
 
 
+def key_owner(request, secret):
+    """The owner of the key, which stays on the request for the limits that count per key."""
+    request.api_key = ApiKey.find(secret)
+    return request.api_key.owner if request.api_key else None
+
+
 class BearerKey(HttpBearer):
     def authenticate(self, request, token):
-        return ApiKey.owner_of(token)
+        return key_owner(request, token)
 
 
 class BasicKey(HttpBasicAuth):
     def authenticate(self, request, username, password):
-        return ApiKey.owner_of(password) if username == "apikey" else None
+        return key_owner(request, password) if username == "apikey" else None
 
 
 api = NinjaAPI(
@@ -91,6 +98,11 @@ def error(request, status, detail, **headers):
 @api.exception_handler(ApiError)
 def api_error(request, exc):
     return error(request, exc.status, exc.detail)
+
+
+@api.exception_handler(Throttled)
+def throttled(request, exc):
+    return error(request, exc.status, exc.message, Retry_After=str(exc.retry_after))
 
 
 @api.exception_handler(AuthenticationError)
@@ -545,7 +557,10 @@ def answer_run(task, code):
 
 @api.post(
     "/tasks/{uuid:task}/classify",
-    response={200: Classification, 400: Error, 404: Error, 409: Error, 413: Error, 415: Error},
+    response={
+        200: Classification,
+        **dict.fromkeys((400, 404, 409, 413, 415, 429, 503), Error),
+    },
     tags=["classify"],
 )
 def classify(
@@ -559,6 +574,7 @@ def classify(
 ):
     """Every category's score for each image, best first, the top label, and the run
     that answered. Nothing is stored."""
+    classify_rate.check(request.api_key)
     found = owned_task(request, task)
     answering = answer_run(found, run)
     images = readable_images(files)
@@ -579,7 +595,7 @@ def classified(name, prediction, run_code, threshold):
 
 @api.post(
     "/classify/general",
-    response={200: Classification, 400: Error, 413: Error, 415: Error},
+    response={200: Classification, **dict.fromkeys((400, 413, 415, 429, 503), Error)},
     tags=["classify"],
 )
 def classify_general(
@@ -588,6 +604,7 @@ def classify_general(
     top: int = Form(5, ge=1, le=1000, description="How many ImageNet classes to list."),
 ):
     """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""
+    classify_rate.check(request.api_key)
     images = readable_images(files)
     results = predictions.classify_general([file for _, file in images], top=top)
     return {

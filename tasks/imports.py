@@ -16,10 +16,10 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from tasks.imaging import ImageRejected, check_image
-from tasks.models import Image
+from tasks.models import Image, delete_files
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -161,10 +161,13 @@ def import_image(task, name, data, category, limits):
 
     file_name = f"{task.storage_prefix}/images/{sha256}.{checked.extension}"
     thumbnail_name = f"{task.storage_prefix}/thumbnails/{sha256}.jpg"
+    written = []
     try:
-        write_once(file_name, data)
-        write_once(thumbnail_name, checked.thumbnail)
+        for stored_name, content in ((file_name, data), (thumbnail_name, checked.thumbnail)):
+            if write_once(stored_name, content):
+                written.append(stored_name)
     except OSError as error:
+        delete_files(default_storage, written)
         return FileOutcome(name, "rejected", f"could not be stored ({error.strerror or error})")
     try:
         with transaction.atomic():
@@ -182,6 +185,9 @@ def import_image(task, name, data, category, limits):
     except IntegrityError:
         # The same bytes arrived in a concurrent upload, which stored them first.
         return duplicate_of(name, task.images.select_related("category").get(sha256=sha256))
+    except DatabaseError:
+        delete_files(default_storage, written)
+        raise
     return FileOutcome(name, "added", image=image)
 
 
@@ -196,17 +202,16 @@ def duplicate_of(name, existing):
 
 
 def write_once(name, data):
-    """Content-addressed names: a file already there holds these very bytes."""
+    """Store data under its content-addressed name unless a file already holds these
+    very bytes; whether this call wrote it."""
     if default_storage.exists(name):
-        return
-    try:
-        stored = default_storage.save(name, ContentFile(data))
-    except OSError:
-        default_storage.delete(name)
-        raise
+        return False
+    stored = default_storage.save(name, ContentFile(data))
     if stored != name:
         # A concurrent upload wrote the same name between exists() and save().
         default_storage.delete(stored)
+        return False
+    return True
 
 
 def import_zip(task, upload, category, folders_as_categories, limits, report):

@@ -95,10 +95,19 @@ def train_run(run_id):
     except RunStopped:
         return
     except Exception as error:
-        training.fail(run, f"Training failed: {error}")
+        if training.fail(run, f"Training failed: {described(error)}"):
+            delete_folder(default_storage, run.storage_folder)
         raise
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def described(error):
+    """The error in words for the run page: a full disk is the server's trouble, not a
+    path inside it."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"the server could not store the model ({error.strerror})."
+    return str(error)
 
 
 def package_run(run_id):

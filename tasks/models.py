@@ -61,9 +61,11 @@ class Task(models.Model):
     def get_absolute_url(self):
         return reverse("tasks:detail", args=[self.code])
 
+    STORAGE_ROOT = "tasks"
+
     @property
     def storage_prefix(self):
-        return f"tasks/{self.code}"
+        return f"{self.STORAGE_ROOT}/{self.code}"
 
     def category_named(self, name):
         """The category with this name, ignoring case, created if it does not exist yet."""
@@ -327,8 +329,8 @@ class ApiKey(models.Model):
         return key, secret
 
     @classmethod
-    def owner_of(cls, secret):
-        """The active user whose unrevoked key this is, or None."""
+    def find(cls, secret):
+        """The unrevoked key of an active user with this secret, or None."""
         key = (
             cls.objects.select_related("owner")
             .filter(digest=cls.digest_of(secret), revoked=None, owner__is_active=True)
@@ -339,7 +341,7 @@ class ApiKey(models.Model):
         now = timezone.now()
         if key.last_used is None or now - key.last_used > cls.LAST_USED_PRECISION:
             cls.objects.filter(pk=key.pk).update(last_used=now)
-        return key.owner
+        return key
 
     @staticmethod
     def digest_of(secret):

@@ -6,6 +6,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from tasks.throttling import inference
 from trainer import predict
 from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
 from trainer.runtime import cached_graph
@@ -22,13 +23,16 @@ def _general():
 
 
 def classify(run, images):
-    """Predictions of a ready run for images (file objects or paths), in order."""
-    return _load(default_storage.path(run.model_folder)).predict(images)
+    """Predictions of a ready run for images (file objects or paths), in order; raises
+    Throttled when the process is already as busy as it may be."""
+    with inference.slot():
+        return _load(default_storage.path(run.model_folder)).predict(images)
 
 
 def classify_general(images, top=5):
     """The built-in ImageNet classifier: no training needed."""
-    return _general().predict(images, top=top)
+    with inference.slot():
+        return _general().predict(images, top=top)
 
 
 def prepare(cache_dir):

@@ -194,8 +194,11 @@ def package_in_background(run):
 
 
 def fail(run, reason):
-    TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
-        status=TrainingRun.Status.FAILED, reason=reason, finished=timezone.now()
+    """Whether the run was still active and is now failed."""
+    return bool(
+        TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
+            status=TrainingRun.Status.FAILED, reason=reason, finished=timezone.now()
+        )
     )
 
 
@@ -227,10 +230,8 @@ def job_died(job_id, detail):
     if code == job_id:
         return
     run = TrainingRun.objects.select_related("task").filter(code=code).first()
-    if run is None or not run.is_active:
-        return
-    fail(run, f"The training process died (killed, or out of memory): {detail.strip()}")
-    delete_folder(default_storage, run.storage_folder)
+    if run and fail(run, f"The training process died (killed, or out of memory): {detail.strip()}"):
+        delete_folder(default_storage, run.storage_folder)
 
 
 def reconcile(runs):

@@ -14,6 +14,7 @@ from tasks import predictions as predictions_module
 from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm
 from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES, ImageRejected, check_image
 from tasks.models import Category, Task, TrainingRun
+from tasks.throttling import Throttled
 
 grid_cursor = signing.Signer(salt="tasks.grid-cursor")
 
@@ -462,10 +463,14 @@ def preview_results(run, files):
         readable.append((index, upload))
     if readable:
         images = [upload for _, upload in readable]
-        if run:
-            predictions = predictions_module.classify(run, images)
-        else:
-            predictions = predictions_module.classify_general(images)
-        for (index, upload), prediction in zip(readable, predictions, strict=True):
-            results.append({"index": index, "name": upload.name, "prediction": prediction})
+        try:
+            if run:
+                predictions = predictions_module.classify(run, images)
+            else:
+                predictions = predictions_module.classify_general(images)
+            outcomes = [{"prediction": prediction} for prediction in predictions]
+        except Throttled as busy:
+            outcomes = [{"error": busy.message}] * len(readable)
+        for (index, upload), outcome in zip(readable, outcomes, strict=True):
+            results.append({"index": index, "name": upload.name, **outcome})
     return sorted(results, key=lambda result: result["index"])

@@ -25,6 +25,7 @@ from tasks import imports, predictions, training
 from tasks.fetching import FetchRefused, fetch_image
 from tasks.imaging import ImageRejected, check_image
 from tasks.models import ApiKey, Task
+from tasks.throttling import Throttled, classify_rate
 
 MB = 1024 * 1024
 # IBM's limits: per example zip, per training call, per classify zip.
@@ -59,29 +60,36 @@ def watson_view(methods):
             try:
                 if request.method not in methods:
                     raise WatsonError(405, f"Method {request.method} is not allowed here.")
-                request.owner = key_owner(request)
+                request.api_key = api_key(request)
+                request.owner = request.api_key.owner
                 check_version(request.GET.get("version"))
                 return view(request, *args, **kwargs)
             except WatsonError as failure:
                 return JsonResponse(
                     {"code": failure.code, "error": failure.error}, status=failure.code
                 )
+            except Throttled as throttled:
+                response = JsonResponse(
+                    {"code": throttled.status, "error": throttled.message}, status=throttled.status
+                )
+                response["Retry-After"] = str(throttled.retry_after)
+                return response
 
         return wrapper
 
     return decorate
 
 
-def key_owner(request):
+def api_key(request):
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     try:
         user, _, key = base64.b64decode(credentials, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         user = key = ""
-    owner = ApiKey.owner_of(key) if scheme.lower() == "basic" and user == "apikey" else None
-    if owner is None:
+    found = ApiKey.find(key) if scheme.lower() == "basic" and user == "apikey" else None
+    if found is None:
         raise WatsonError(401, "Unauthorized: send HTTP Basic with the user apikey and your key.")
-    return owner
+    return found
 
 
 def check_version(version):
@@ -268,6 +276,7 @@ def core_ml_model(request, classifier_id):
 
 @watson_view(["GET", "POST"])
 def classify(request):
+    classify_rate.check(request.api_key)
     fields = request.POST if request.method == "POST" else request.GET
     threshold = parse_threshold(fields.get("threshold"))
     chosen = chosen_classifiers(request, fields)

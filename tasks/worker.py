@@ -3,6 +3,9 @@ in PostgreSQL true when a job dies where it cannot report (a work-horse killed b
 signal or the out-of-memory killer), and settles the runs of workers that died
 altogether. `manage.py rqworker --worker-class tasks.worker.Worker training default`."""
 
+from contextlib import contextmanager
+
+from django.db import connections
 from rq import Worker as RQWorker
 
 from tasks import training
@@ -17,10 +20,29 @@ class Worker(RQWorker):
         kwargs.setdefault("maintenance_interval", RECONCILE_INTERVAL)
         super().__init__(*args, **kwargs)
 
+    def fork_work_horse(self, job, queue):
+        # A forked work-horse must not share the parent's database socket: each job
+        # opens its own connection, so one dropped while the worker idled is never used.
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
     def handle_job_failure(self, job, queue, *args, **kwargs):
         super().handle_job_failure(job, queue, *args, **kwargs)
-        training.job_died(job.id, kwargs.get("exc_string", ""))
+        with own_connections():
+            training.job_died(job.id, kwargs.get("exc_string", ""))
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
-        training.reconcile(TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE))
+        with own_connections():
+            training.reconcile(TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE))
+
+
+@contextmanager
+def own_connections():
+    """Database connections opened for this block and closed after it: the worker holds
+    none while it waits, so none is found dropped when it next writes."""
+    connections.close_all()
+    try:
+        yield
+    finally:
+        connections.close_all()

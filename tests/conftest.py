@@ -1,13 +1,17 @@
 import os
+import subprocess
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
+from rq import SimpleWorker
 
 from tasks import imports
 from tasks.models import Task
 from tests import images
+from tests.images import encode, picture
 from vizeapp import embedded_redis
 
 
@@ -146,3 +150,56 @@ def outsider_api(outsider):
     from tasks.models import ApiKey
 
     return Client(HTTP_AUTHORIZATION=f"Bearer {ApiKey.issue(outsider, 'tests')[1]}")
+
+
+def add_pictures(task, category, kind, count, start=0):
+    files = [
+        SimpleUploadedFile(f"{kind}-{i}.png", encode(picture(kind, i), "PNG"))
+        for i in range(start, start + count)
+    ]
+    return imports.import_files(task, files, category=category)
+
+
+@pytest.fixture
+def shapes_task(task):
+    discs, squares = task.categories.create(name="discs"), task.categories.create(name="squares")
+    add_pictures(task, discs, "discs", 6)
+    add_pictures(task, squares, "squares", 6)
+    return task
+
+
+def start_training(client, task, django_capture_on_commit_callbacks, **fields):
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(
+            reverse("tasks:train", args=[task.code]), {"base_model": "lite0", **fields}
+        )
+
+
+def work(queue):
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MB tmpfs mounted for the test (the suite runs as root, as CI does), so that
+    a full disk is a real ENOSPC from the kernel."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mount], check=True)
+    yield mount
+    subprocess.run(["/usr/bin/umount", "--lazy", mount], check=True)
+
+
+def fill(disk, leave=0):
+    """Fill the disk with one file, then free `leave` bytes of it again."""
+    filler = disk / "filler"
+    chunk = bytes(1024 * 1024)
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(chunk)
+                out.flush()
+        except OSError:
+            pass
+    size = filler.stat().st_size
+    os.truncate(filler, max(0, size - leave))

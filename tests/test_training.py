@@ -14,36 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rq import SimpleWorker
 
-from tasks import imports, jobs, training
+from tasks import jobs, training
 from tasks.models import ImageEmbedding, TrainingRun
+from tests.conftest import add_pictures, start_training, work
 from tests.images import encode, picture
-
-
-def add_pictures(task, category, kind, count, start=0):
-    files = [
-        SimpleUploadedFile(f"{kind}-{i}.png", encode(picture(kind, i), "PNG"))
-        for i in range(start, start + count)
-    ]
-    return imports.import_files(task, files, category=category)
-
-
-@pytest.fixture
-def shapes_task(task):
-    discs, squares = task.categories.create(name="discs"), task.categories.create(name="squares")
-    add_pictures(task, discs, "discs", 6)
-    add_pictures(task, squares, "squares", 6)
-    return task
-
-
-def start_training(client, task, django_capture_on_commit_callbacks, **fields):
-    with django_capture_on_commit_callbacks(execute=True):
-        return client.post(
-            reverse("tasks:train", args=[task.code]), {"base_model": "lite0", **fields}
-        )
-
-
-def work(queue):
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def test_a_run_trains_on_a_real_worker_and_becomes_active(
@@ -354,6 +328,36 @@ def test_a_queued_run_whose_job_is_still_queued_is_left_alone(
     assert "lost from the queue" in run.reason
 
 
+def test_a_queued_run_lost_when_redis_was_flushed_is_failed_by_the_reconciler(
+    owner_client, shapes_task, training_queue, settings, django_capture_on_commit_callbacks
+):
+    settings.VIZE_RUN_STALE_SECONDS = 0
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    training_queue.connection.flushdb()
+    run = shapes_task.runs.get()
+    training.reconcile([run])
+    assert run.status == "failed"
+    assert "lost from the queue" in run.reason
+
+
+def test_a_run_whose_job_vanished_with_a_redis_restart_mid_training_is_failed(
+    shapes_task, training_queue, settings
+):
+    settings.VIZE_RUN_STALE_SECONDS = 60
+    run = shapes_task.runs.create(
+        base_model="lite0",
+        mode="fast",
+        status="fitting",
+        samples=[],
+        heartbeat=timezone.now() - timedelta(minutes=2),
+    )
+    training.enqueue(run)
+    training_queue.connection.flushdb()
+    training.reconcile([run])
+    assert run.status == "failed"
+    assert "stopped reporting" in run.reason
+
+
 def test_cancelling_a_queued_run_keeps_the_active_model(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
@@ -412,6 +416,7 @@ def test_a_job_that_died_after_its_run_ended_changes_nothing(shapes_task):
     assert run.status == "ready"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_worker_sweeps_silent_runs_in_its_maintenance(shapes_task, training_queue, settings):
     from tasks.worker import Worker
 

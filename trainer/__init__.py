@@ -8,11 +8,21 @@ paths and labels and writes a model that describes itself.
 
 from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
 from trainer.embedding import embed
-from trainer.training import MODES, Sample, TrainConfig, TrainResult, train
+from trainer.training import (
+    DESCRIPTION_FILE,
+    MODEL_FILE,
+    MODES,
+    Sample,
+    TrainConfig,
+    TrainResult,
+    train,
+)
 
 __all__ = [
     "BASE_MODELS",
     "DEFAULT_BASE_MODEL",
+    "DESCRIPTION_FILE",
+    "MODEL_FILE",
     "MODES",
     "Sample",
     "TrainConfig",

@@ -200,7 +200,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "vizeapp.storage.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -243,3 +243,11 @@ VIZE_TRAINING_TIMEOUT = env_int("VIZE_TRAINING_TIMEOUT", 3600)
 VIZE_RUN_STALE_SECONDS = env_int("VIZE_RUN_STALE_SECONDS", 60)
 VIZE_EMBED_ON_UPLOAD = env_bool("VIZE_EMBED_ON_UPLOAD", True)
 VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")))
+
+# Classify: calls per API key per window (429 past it), and per web process the
+# inferences run at once, the ones allowed to wait, and for how long (503 past them).
+VIZE_CLASSIFY_LIMIT = env_int("VIZE_CLASSIFY_LIMIT", 200)
+VIZE_CLASSIFY_WINDOW = env_int("VIZE_CLASSIFY_WINDOW", 10)
+VIZE_INFERENCE_SLOTS = env_int("VIZE_INFERENCE_SLOTS", 2)
+VIZE_INFERENCE_QUEUE = env_int("VIZE_INFERENCE_QUEUE", 8)
+VIZE_INFERENCE_WAIT = env_int("VIZE_INFERENCE_WAIT", 10)

@@ -20,8 +20,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--web-workers", type=int, default=2)
+        # More threads than cores: a request waiting for an inference slot waits inside
+        # Django, where tasks/throttling.py can answer 503 at once when too many wait,
+        # instead of in gunicorn's queue where nobody can.
+        parser.add_argument("--threads", type=int, default=16)
 
-    def handle(self, *args, bind, web_workers, **options):
+    def handle(self, *args, bind, web_workers, threads, **options):
         children = []
         if not os.environ.get("REDIS_URL"):
             children.append(embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, settings.VAR_DIR))
@@ -29,7 +33,8 @@ class Command(BaseCommand):
         python = sys.executable
         web = [
             *(python, "-m", "gunicorn", "vizeapp.wsgi", f"--bind={bind}"),
-            *(f"--workers={web_workers}", "--threads=4", "--timeout=300", "--access-logfile=-"),
+            *(f"--workers={web_workers}", f"--threads={threads}", "--timeout=300"),
+            "--access-logfile=-",
         ]
         # Each child leads a process group of its own: Ctrl-C reaches this command
         # alone, and stopping a group takes a child's own workers with it.

@@ -1,0 +1,139 @@
+"""Classify is limited per API key (429) and per process (503), and both answers come
+at once with Retry-After instead of leaving callers waiting."""
+
+import threading
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from tasks.throttling import InferenceSlots, Throttled
+from tests.images import png
+from tests.test_watson import V3, basic
+
+GENERAL = "/api/v1/classify/general"
+
+
+@pytest.fixture
+def rate_limit(settings, training_queue):
+    """Two classify calls per minute per key, counted in a real Redis."""
+    settings.VIZE_CLASSIFY_LIMIT = 2
+    settings.VIZE_CLASSIFY_WINDOW = 60
+    for bucket in training_queue.connection.scan_iter("vizeapp:classify-rate:*"):
+        training_queue.connection.delete(bucket)
+
+
+def not_an_image():
+    return {"files": [SimpleUploadedFile("notes.jpg", b"words")]}
+
+
+def test_a_key_past_its_classify_limit_gets_429_with_retry_after(api, rate_limit):
+    statuses = [api.post(GENERAL, not_an_image()).status_code for _ in range(3)]
+    assert statuses == [415, 415, 429]
+    refused = api.post(GENERAL, not_an_image())
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused.json()["detail"].startswith(
+        "Too many classify calls with this key: the limit is 2 per 60 seconds."
+    )
+
+
+def test_the_limit_of_one_key_does_not_hold_back_another(api, outsider_api, rate_limit):
+    for _ in range(3):
+        api.post(GENERAL, not_an_image())
+    assert outsider_api.post(GENERAL, not_an_image()).status_code == 415
+
+
+def test_watson_classify_counts_against_the_same_limit(client, api, api_key, rate_limit):
+    for _ in range(2):
+        api.post(GENERAL, not_an_image())
+    response = client.post(
+        f"{V3}/classify?version=2018-03-19",
+        {"images_file": SimpleUploadedFile("a.png", png())},
+        HTTP_AUTHORIZATION=basic(api_key),
+    )
+    assert response.status_code == 429
+    assert response.json()["code"] == 429
+    assert response["Retry-After"]
+
+
+def test_with_redis_down_classify_is_not_limited(api, settings):
+    settings.VIZE_CLASSIFY_LIMIT = 0
+    settings.RQ_QUEUES = {
+        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
+        for name in ("default", "training")
+    }
+    assert api.post(GENERAL, not_an_image()).status_code == 415
+
+
+@pytest.fixture
+def no_capacity(settings):
+    settings.VIZE_INFERENCE_SLOTS = 0
+    settings.VIZE_INFERENCE_QUEUE = 0
+
+
+def test_a_busy_process_answers_classify_with_503_and_retry_after(api, no_capacity):
+    response = api.post(GENERAL, {"files": [SimpleUploadedFile("a.png", png())]})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert "busy" in response.json()["detail"]
+
+
+def test_a_busy_process_tells_the_preview_page_to_try_again(owner_client, task, no_capacity):
+    response = owner_client.post(
+        reverse("tasks:preview", args=[task.code]),
+        {"files": [SimpleUploadedFile("a.png", png())]},
+        headers={"HX-Request": "true"},
+    )
+    assert "The server is busy classifying; try again in a moment." in response.content.decode()
+
+
+@pytest.fixture
+def one_slot(settings):
+    settings.VIZE_INFERENCE_SLOTS = 1
+    settings.VIZE_INFERENCE_QUEUE = 1
+    settings.VIZE_INFERENCE_WAIT = 5
+    return InferenceSlots()
+
+
+def hold(slots, started, release):
+    def run():
+        with slots.slot():
+            started.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert started.wait(5)
+    return thread
+
+
+def test_a_caller_waits_for_a_slot_that_is_freed(one_slot):
+    started, release = threading.Event(), threading.Event()
+    holder = hold(one_slot, started, release)
+    threading.Timer(0.2, release.set).start()
+    with one_slot.slot():
+        assert one_slot.running == 1
+    holder.join()
+
+
+def test_a_caller_past_the_waiting_room_is_turned_away_at_once(one_slot):
+    started, release = threading.Event(), threading.Event()
+    holder = hold(one_slot, started, release)
+    with one_slot.lock:
+        one_slot.waiting = 1  # the waiting room is full
+    with pytest.raises(Throttled) as refused, one_slot.slot():
+        pass
+    assert refused.value.status == 503
+    release.set()
+    holder.join()
+
+
+def test_a_caller_that_waits_too_long_is_turned_away(one_slot, settings):
+    settings.VIZE_INFERENCE_WAIT = 0.2
+    started, release = threading.Event(), threading.Event()
+    holder = hold(one_slot, started, release)
+    with pytest.raises(Throttled), one_slot.slot():
+        pass
+    release.set()
+    holder.join()
+    assert (one_slot.running, one_slot.waiting) == (0, 0)
