@@ -8,6 +8,7 @@ never extracted by name, so no member can write anywhere.
 import hashlib
 import io
 import stat
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -24,12 +25,39 @@ from tasks.models import Image, delete_files
 ZIP_MAGIC = b"PK\x03\x04"
 
 
+# Marks that reorder text invisibly: "gnp.exe" behind U+202E reads as "exe.png".
+BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+)
+
+
+def printable(name):
+    """A file or folder name as people will read it: without control characters or
+    invisible reordering marks."""
+    kept = "".join(c for c in name.translate(BIDI_CONTROLS) if unicodedata.category(c) != "Cc")
+    return kept.strip() or "unnamed"
+
+
+def member_name(info):
+    """A zip member's name. Without the UTF-8 flag, zipfile reads names as CP437, the
+    DOS encoding, but many tools write UTF-8 and do not set the flag: try that first."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeError:
+        return info.filename
+
+
 @dataclass
 class FileOutcome:
     name: str
     outcome: str  # "added", "duplicate" or "rejected"
     reason: str = ""
     image: Image | None = None
+
+    def __post_init__(self):
+        self.name = printable(self.name)
 
 
 @dataclass
@@ -148,6 +176,7 @@ def too_large(size, limits):
 
 
 def import_image(task, name, data, category, limits):
+    name = printable(name)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = task.images.filter(sha256=sha256).select_related("category").first()
     if existing:
@@ -254,8 +283,7 @@ class ZipUpload:
         try:
             self.archive = zipfile.ZipFile(upload)
             self.members = sorted(
-                (info for info in self.archive.infolist() if is_wanted(info)),
-                key=lambda info: info.filename,
+                (info for info in self.archive.infolist() if is_wanted(info)), key=member_name
             )
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
             self.refusal = "not a readable zip archive"
@@ -269,7 +297,7 @@ class ZipUpload:
 
     @property
     def paths(self):
-        return [info.filename for info in self.members]
+        return [member_name(info) for info in self.members]
 
     def __iter__(self):
         if self.refusal:
@@ -277,25 +305,26 @@ class ZipUpload:
         uncompressed = 0
         with self.archive:
             for info in self.members:
+                name = member_name(info)
                 refusal = unsafe_member(info)
                 if refusal:
-                    yield info.filename, None, refusal
+                    yield name, None, refusal
                     continue
                 data, refusal = read_member(self.archive, info, self.limits)
                 if refusal:
-                    yield info.filename, None, refusal
+                    yield name, None, refusal
                     continue
                 uncompressed += len(data)
                 if uncompressed > self.limits.zip_uncompressed_bytes:
                     yield (
-                        info.filename,
+                        name,
                         None,
                         "the archive unpacks to more than "
                         f"{megabytes(self.limits.zip_uncompressed_bytes)}; "
                         "this and the files after it were not read",
                     )
                     return
-                yield info.filename, data, ""
+                yield name, data, ""
 
 
 def is_wanted(info):
@@ -358,4 +387,4 @@ def common_folders(paths):
 
 def category_folder(path, strip):
     folders = PurePosixPath(path).parts[:-1]
-    return folders[strip].strip() if len(folders) > strip else ""
+    return printable(folders[strip]) if len(folders) > strip else ""

@@ -122,3 +122,13 @@ def picture(kind, variant):
         for offset in range(0, 96, 12):
             draw.line((offset, 0, offset, 96), fill=(30, 200, 60), width=5)
     return image
+
+
+def legacy_zip(members):
+    """A zip archive of {raw name bytes: data} whose names carry no UTF-8 flag, as old
+    Windows tools and some others write them."""
+    placeholders = [f"{i:0{len(raw)}d}" for i, raw in enumerate(members)]
+    archive = zip_of(dict(zip(placeholders, members.values(), strict=True)))
+    for placeholder, raw in zip(placeholders, members, strict=True):
+        archive = archive.replace(placeholder.encode(), raw)
+    return archive

@@ -1,5 +1,8 @@
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from django.urls import reverse
 
 
@@ -37,6 +40,24 @@ def test_it_signs_in_with_the_right_password(client, owner):
     )
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_signing_in_gives_a_new_session_key(client, owner):
+    client.get(reverse("login"))
+    client.session.save()
+    before = client.session.session_key
+    client.post(reverse("login"), {"username": "owner", "password": "a long owner passphrase"})
+    assert client.session.session_key != before
+    assert not SessionStore().exists(before)
+
+
+def test_a_session_cookie_is_useless_after_signing_out(owner_client):
+    cookie = owner_client.cookies[settings.SESSION_COOKIE_NAME].value
+    owner_client.post(reverse("logout"))
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    assert replay.get(reverse("tasks:list")).status_code == 302
+    assert not SessionStore().exists(cookie)
 
 
 def test_it_signs_out_by_post_only(owner_client):

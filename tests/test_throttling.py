@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tasks.throttling import InferenceSlots, Throttled
+from tasks.throttling import InferenceSlots, Throttled, classify_rate
 from tests.images import png
 from tests.test_watson import V3, basic
 
@@ -15,10 +15,12 @@ GENERAL = "/api/v1/classify/general"
 
 
 @pytest.fixture
-def rate_limit(settings, training_queue):
-    """Two classify calls per minute per key, counted in a real Redis."""
+def rate_limit(settings, training_queue, monkeypatch):
+    """Two classify calls per minute per key, counted in a real Redis that an earlier
+    test may have left the limiter believing down."""
     settings.VIZE_CLASSIFY_LIMIT = 2
     settings.VIZE_CLASSIFY_WINDOW = 60
+    monkeypatch.setattr(classify_rate, "redis_down_until", 0.0)
     for bucket in training_queue.connection.scan_iter("vizeapp:classify-rate:*"):
         training_queue.connection.delete(bucket)
 

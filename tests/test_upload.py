@@ -147,6 +147,28 @@ def test_zip_folders_join_existing_categories_ignoring_case(upload, task, ants):
     assert ants.images.count() == 1
 
 
+def test_zip_names_in_utf_8_without_the_flag_are_read_as_utf_8(upload, task):
+    archive = images.legacy_zip({"fotografía/ü.png".encode(): images.png()})
+    upload(("z.zip", archive), target="task")
+    image = task.images.get()
+    assert (image.category.name, image.original_name) == ("fotografía", "z.zip/fotografía/ü.png")
+
+
+def test_zip_names_in_the_dos_encoding_are_read(upload, task):
+    archive = images.legacy_zip({"café/a.png".encode("cp437"): images.png()})
+    upload(("z.zip", archive), target="task")
+    assert task.images.get().category.name == "café"
+
+
+def test_control_characters_and_reordering_marks_are_dropped_from_names(upload, task):
+    archive = images.zip_of({"\x1b[31mants/evil\u202egnp.exe.png": images.png()})
+    response = upload(("z\x07.zip", archive), target="task")
+    image = task.images.get()
+    assert image.category.name == "[31mants"
+    assert image.original_name == "z.zip/[31mants/evilgnp.exe.png"
+    assert outcomes(response) == [("z.zip/[31mants/evilgnp.exe.png", "added")]
+
+
 def test_a_zip_member_cannot_escape_the_archive(upload, task, media_root, tmp_path):
     archive = images.zip_of(
         {
