@@ -50,7 +50,7 @@ def make_keys(var, api, count):
         text=True,
         check=True,
     ).stdout
-    return printed.split()
+    return [word for word in printed.split() if word.startswith("vize_")]
 
 
 class Phase:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 import trainer
 from tasks import training
+from tasks.local_copies import local_file, local_folder
 from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
 from trainer import export
 
@@ -117,7 +118,7 @@ def package_run(run_id):
         return
     with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
         packaged = export.package(
-            default_storage.path(run.model_folder),
+            local_folder(run.model_folder),
             Path(workspace) / "export.zip",
             title=run.task.name,
         )
@@ -136,7 +137,7 @@ def embed_new_images(task_id, base_model=training.DEFAULT_BASE_MODEL):
     pending = Image.objects.filter(task_id=task_id).exclude(embeddings__base_model=base_model)
     while chunk := list(pending.order_by("id")[:EMBEDDING_CHUNK]):
         features, mirrored = trainer.embed(
-            [default_storage.path(image.file.name) for image in chunk],
+            [str(local_file(image.file.name)) for image in chunk],
             base_model,
             str(settings.VIZE_MODEL_CACHE),
         )
@@ -166,7 +167,7 @@ def load_samples(run):
         images.append(image)
         samples.append(
             trainer.Sample(
-                default_storage.path(image.file.name),
+                str(local_file(image.file.name)),
                 label,
                 vector(embedding.features) if embedding else None,
                 vector(embedding.mirrored) if embedding else None,

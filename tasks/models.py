@@ -365,9 +365,10 @@ def delete_files(storage, names):
 
 def delete_folder(storage, prefix):
     """Delete every file under prefix, walking the folders the storage reports."""
-    if not storage.exists(prefix):
+    try:
+        directories, files = storage.listdir(prefix)
+    except FileNotFoundError:
         return
-    directories, files = storage.listdir(prefix)
     for name in files:
         storage.delete(f"{prefix}/{name}")
     for directory in directories:

@@ -4,8 +4,9 @@ and predictions from it (for the preview page and, later, the classify APIs)."""
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 
+import trainer
+from tasks.local_copies import local_folder
 from tasks.throttling import inference
 from trainer import predict
 from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
@@ -26,7 +27,8 @@ def classify(run, images):
     """Predictions of a ready run for images (file objects or paths), in order; raises
     Throttled when the process is already as busy as it may be."""
     with inference.slot():
-        return _load(default_storage.path(run.model_folder)).predict(images)
+        model = local_folder(run.model_folder, (trainer.MODEL_FILE, trainer.DESCRIPTION_FILE))
+        return _load(model).predict(images)
 
 
 def classify_general(images, top=5):

@@ -61,9 +61,10 @@ def referenced(storage, report):
 
 
 def walk(storage, prefix):
-    if not storage.exists(prefix):
+    try:
+        directories, files = storage.listdir(prefix)
+    except FileNotFoundError:
         return
-    directories, files = storage.listdir(prefix)
     for name in files:
         yield f"{prefix}/{name}"
     for directory in directories:

@@ -203,6 +203,23 @@ STORAGES = {
     "default": {"BACKEND": "vizeapp.storage.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Photos and models on S3-compatible object storage (AWS S3, MinIO, Ceph, R2) when a
+# bucket is named, so that web and worker machines share them. Credentials come the
+# usual boto3 ways: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the machine's role.
+VIZE_S3_BUCKET = env_str("VIZE_S3_BUCKET")
+if VIZE_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": VIZE_S3_BUCKET,
+            "endpoint_url": env_str("VIZE_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("VIZE_S3_REGION") or None,
+            "location": env_str("VIZE_S3_PREFIX"),
+            "file_overwrite": False,
+        },
+    }
+# Local copies of stored files for the code that needs paths; only used with S3.
+VIZE_STORAGE_CACHE = Path(env_str("VIZE_STORAGE_CACHE", str(VAR_DIR / "storage-cache")))
 
 # Uploads: Django spools anything over 2.5 MB to a temporary file, so a large zip never
 # sits in memory. The limits below are checked file by file in tasks/imports.py.
