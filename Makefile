@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python -W ignore bench/grid.py
 	$(BIN)/python bench/predict.py
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) var

@@ -1,5 +1,5 @@
 """The other door between tasks/ and trainer/: a stored model loaded once per process,
-and predictions from it (for the preview page and, later, the classify APIs)."""
+and predictions from it (for the preview page and the classify APIs)."""
 
 from functools import lru_cache
 
@@ -15,12 +15,14 @@ from trainer.runtime import cached_graph
 
 @lru_cache(maxsize=16)
 def _load(model_path):
-    return predict.load(model_path)
+    return predict.load(model_path, threads=settings.VIZE_INFERENCE_THREADS)
 
 
 @lru_cache(maxsize=1)
 def _general():
-    return predict.general(cache_dir=settings.VIZE_MODEL_CACHE)
+    return predict.general(
+        cache_dir=settings.VIZE_MODEL_CACHE, threads=settings.VIZE_INFERENCE_THREADS
+    )
 
 
 def classify(run, images):

@@ -1,7 +1,8 @@
 """Faults with real processes: `manage.py serve` on embedded defaults (SQLite, Redis,
-gunicorn and the worker), driven through the JSON API, and its work-horse killed with
-SIGKILL in the middle of a training run."""
+gunicorn and the worker), driven through the JSON API, and its work-horse, or the whole
+worker, killed with SIGKILL in the middle of a training run."""
 
+import contextlib
 import io
 import json
 import os
@@ -100,60 +101,104 @@ def running_site(tmp_path, model_cache):
         capture_output=True,
         text=True,
     ).stdout.strip()
-    port = free_port()
-    process = subprocess.Popen(
-        [*manage, "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-    )
-    api = Api(port, key)
-    wait_for(lambda: api.call("GET", "/tasks")[0] == 200)
-    yield process, api, var
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    site = Site(env, key)
+    yield site
+    site.stop()
+
+
+SERVE = [sys.executable, "manage.py", "serve"]
+
+
+class Site:
+    """`manage.py serve` on a folder of its own, which can be started again after a crash."""
+
+    def __init__(self, env, key):
+        self.env, self.var = env, Path(env["VIZE_VAR_DIR"])
+        self.port = free_port()
+        self.api = Api(self.port, key)
+        self.start()
+
+    def start(self, **settings):
+        self.process = subprocess.Popen(
+            [*SERVE, "--bind", f"127.0.0.1:{self.port}", "--web-workers", "1"],
+            cwd=ROOT,
+            env={**self.env, **settings},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(lambda: self.api.call("GET", "/tasks")[0] == 200)
+
+    def stop(self):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def worker(self):
+        (worker,) = [
+            pid
+            for pid in children(self.process.pid)
+            if b"rqworker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        return worker
 
 
 def run_state(api, task, run):
     return api.call("GET", f"/tasks/{task}/runs/{run}")[1]
 
 
-def test_a_killed_work_horse_fails_its_run_and_the_model_keeps_answering(running_site):
-    process, api, var = running_site
+def trained_then_fine_tuning(api):
+    """(task, ready run, run fine-tuning now): a fast model answers while an accurate
+    run is in its fitting stage."""
     _, task = api.call("POST", "/tasks", {"name": "Discs or squares"})
     task = task["code"]
     body, content_type = shapes_upload()
     assert api.call("POST", f"/tasks/{task}/images", body=body, content_type=content_type)[0] == 201
-
     _, first = api.call("POST", f"/tasks/{task}/runs", {"base_model": "lite0"})
     wait_for(lambda: run_state(api, task, first["code"])["status"] == "ready", timeout=120)
-
     _, second = api.call(
         "POST",
         f"/tasks/{task}/runs",
         {"base_model": "lite0", "mode": "accurate", "time_budget": 120},
     )
     wait_for(lambda: run_state(api, task, second["code"])["status"] == "fitting", timeout=120)
-    (worker,) = [
-        pid
-        for pid in children(process.pid)
-        if b"rqworker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    (horse,) = children(worker)
+    return task, first["code"], second["code"]
+
+
+def assert_the_first_model_answers(site, task, first, second):
+    assert site.api.call("GET", f"/tasks/{task}")[1]["active_run"] == first
+    assert not (site.var / "media" / "tasks" / task / "runs" / second).exists()
+    classified = classify(site.api, task)
+    assert classified["run"] == first
+    assert classified["label"] == "discs"
+
+
+def test_a_killed_work_horse_fails_its_run_and_the_model_keeps_answering(running_site):
+    api = running_site.api
+    task, first, second = trained_then_fine_tuning(api)
+    (horse,) = children(running_site.worker())
     os.kill(horse, signal.SIGKILL)
 
-    wait_for(lambda: run_state(api, task, second["code"])["status"] == "failed", timeout=30)
-    failed = run_state(api, task, second["code"])
-    assert "died" in failed["reason"]
-    assert api.call("GET", f"/tasks/{task}")[1]["active_run"] == first["code"]
-    assert not (var / "media" / "tasks" / task / "runs" / second["code"]).exists()
-    classified = classify(api, task)
-    assert classified["run"] == first["code"]
-    assert classified["label"] == "discs"
+    wait_for(lambda: run_state(api, task, second)["status"] == "failed", timeout=30)
+    assert "died" in run_state(api, task, second)["reason"]
+    assert_the_first_model_answers(running_site, task, first, second)
+
+
+def test_a_run_of_a_killed_worker_is_failed_when_a_worker_starts_again(running_site):
+    api = running_site.api
+    task, first, second = trained_then_fine_tuning(api)
+    worker = running_site.worker()
+    (horse,) = children(worker)
+    for pid in (worker, horse):
+        os.kill(pid, signal.SIGKILL)
+    running_site.process.wait(timeout=30)  # serve stops the site when a part of it dies
+
+    running_site.start(VIZE_RUN_STALE_SECONDS="5")
+    wait_for(lambda: run_state(api, task, second)["status"] == "failed", timeout=60)
+    assert "stopped reporting" in run_state(api, task, second)["reason"]
+    assert_the_first_model_answers(running_site, task, first, second)
 
 
 def classify(api, task):

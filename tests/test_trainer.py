@@ -6,12 +6,12 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from skimage import data as skimage_data
 
 import trainer
 from tests.images import picture
-from trainer import predict, runtime
+from trainer import portable, predict, runtime
 from trainer.backbones import BASE_MODELS
 
 
@@ -181,3 +181,10 @@ def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_tor
         scripted_scores = torch.jit.load(tmp_path / "model.pt")(torch.from_numpy(pixels)).numpy()
     assert np.abs(onnx_scores - torch_scores).max() < 1e-4
     assert np.abs(scripted_scores - torch_scores).max() < 1e-5
+
+
+def test_images_are_read_only_in_the_photo_formats(tmp_path):
+    path = tmp_path / "picture.pcx"
+    Image.new("RGB", (8, 8), "red").save(path, "PCX")
+    with pytest.raises(UnidentifiedImageError):
+        portable.load_rgb(path)

@@ -37,6 +37,15 @@ def test_a_run_trains_on_a_real_worker_and_becomes_active(
     assert ImageEmbedding.objects.filter(base_model="lite0").count() == 12
 
 
+def test_a_training_job_carries_the_run_id_and_nothing_pickled(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    run = shapes_task.runs.get()
+    (job,) = training_queue.get_jobs()
+    assert (job.func_name, job.args, job.kwargs) == ("tasks.jobs.train_run", (run.pk,), {})
+
+
 def test_the_run_page_shows_accuracy_and_the_confusion_matrix(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
@@ -406,6 +415,23 @@ def test_a_training_job_that_died_fails_its_run_and_removes_its_files(shapes_tas
     assert run.status == "failed"
     assert "signal 9" in run.reason
     assert not partial.parent.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_past_the_job_timeout_fails_and_leaves_no_model(
+    shapes_task, training_queue, settings, media_root
+):
+    from tasks.worker import Worker
+
+    for kind in ("discs", "squares"):
+        add_pictures(shapes_task, shapes_task.categories.get(name=kind), kind, 4, start=20)
+    settings.VIZE_TRAINING_TIMEOUT = 3
+    run, _ = training.start(shapes_task, base_model="lite0", mode="accurate", time_budget=120)
+    Worker([training_queue], connection=training_queue.connection).work(burst=True)
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "timeout" in run.reason
+    assert not (media_root / run.storage_folder).exists()
 
 
 def test_a_job_that_died_after_its_run_ended_changes_nothing(shapes_task):

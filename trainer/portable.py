@@ -17,11 +17,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+# Pillow parses only these photo formats (HEIF where pillow-heif is installed), never
+# the dozens of others it knows.
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF")
 
 
 def load_rgb(source):
     """An RGB image from a path or a file object, upright by its EXIF orientation."""
-    with Image.open(source) as image:
+    with Image.open(source, formats=FORMATS) as image:
         image = ImageOps.exif_transpose(image)
         return to_rgb(image)
 

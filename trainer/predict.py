@@ -22,8 +22,10 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, model_path, classes, preprocessing, negative=None, softmax=False):
-        self.session = session(model_path)
+    def __init__(
+        self, model_path, classes, preprocessing, negative=None, softmax=False, threads=None
+    ):
+        self.session = session(model_path, threads)
         self.classes = classes
         self.preprocessing = preprocessing
         self.negative = negative
@@ -55,8 +57,9 @@ def as_rgb(image):
     return to_rgb(image) if isinstance(image, Image.Image) else load_rgb(image)
 
 
-def load(model_dir):
-    """The model a training run wrote into model_dir."""
+def load(model_dir, threads=None):
+    """The model a training run wrote into model_dir; threads per run (all cores by
+    default: a server running several at once does better with one each)."""
     model_dir = Path(model_dir)
     description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
     return Predictor(
@@ -64,10 +67,11 @@ def load(model_dir):
         description["classes"],
         Preprocessing.from_dict(description["preprocessing"]),
         negative=description["negative"],
+        threads=threads,
     )
 
 
-def general(base_name=DEFAULT_BASE_MODEL, cache_dir=None):
+def general(base_name=DEFAULT_BASE_MODEL, cache_dir=None, threads=None):
     """The built-in classifier: the base model's own ImageNet head, no training needed."""
     from timm.data import ImageNetInfo
 
@@ -78,4 +82,5 @@ def general(base_name=DEFAULT_BASE_MODEL, cache_dir=None):
         classes,
         base_model(base_name).preprocessing,
         softmax=True,
+        threads=threads,
     )

@@ -266,5 +266,8 @@ VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")
 VIZE_CLASSIFY_LIMIT = env_int("VIZE_CLASSIFY_LIMIT", 200)
 VIZE_CLASSIFY_WINDOW = env_int("VIZE_CLASSIFY_WINDOW", 10)
 VIZE_INFERENCE_SLOTS = env_int("VIZE_INFERENCE_SLOTS", 2)
+# One thread per inference: with several running at once, onnxruntime's threads only
+# contend (bench/load.py, 10 users on 2 cores: 22 requests/s with two, 47 with one).
+VIZE_INFERENCE_THREADS = env_int("VIZE_INFERENCE_THREADS", 1)
 VIZE_INFERENCE_QUEUE = env_int("VIZE_INFERENCE_QUEUE", 8)
 VIZE_INFERENCE_WAIT = env_int("VIZE_INFERENCE_WAIT", 10)
