@@ -16,6 +16,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from rq.timeouts import JobTimeoutException
 
 import trainer
 from tasks import training
@@ -96,7 +97,7 @@ def train_run(run_id):
     except RunStopped:
         return
     except Exception as error:
-        if training.fail(run, f"Training failed: {described(error)}"):
+        if training.fail(run, described(error)):
             delete_folder(default_storage, run.storage_folder)
         raise
     finally:
@@ -106,9 +107,11 @@ def train_run(run_id):
 def described(error):
     """The error in words for the run page: a full disk is the server's trouble, not a
     path inside it."""
+    if isinstance(error, JobTimeoutException):
+        return training.TIMED_OUT
     if isinstance(error, OSError) and error.strerror:
-        return f"the server could not store the model ({error.strerror})."
-    return str(error)
+        return f"Training failed: the server could not store the model ({error.strerror})."
+    return f"Training failed: {error}"
 
 
 def package_run(run_id):

@@ -39,6 +39,12 @@ FEW_IMAGES = 5
 IMBALANCE = 3
 
 
+TIMED_OUT = (
+    "Training took longer than the limit (VIZE_TRAINING_TIMEOUT) and was stopped; a shorter "
+    "time budget or fast mode fits."
+)
+
+
 class TrainingRefused(Exception):
     pass
 
@@ -230,7 +236,15 @@ def job_died(job_id, detail):
     if code == job_id:
         return
     run = TrainingRun.objects.select_related("task").filter(code=code).first()
-    if run and fail(run, f"The training process died (killed, or out of memory): {detail.strip()}"):
+    if run is None:
+        return
+    if run.started and timezone.now() - run.started >= timedelta(
+        seconds=settings.VIZE_TRAINING_TIMEOUT
+    ):
+        reason = TIMED_OUT
+    else:
+        reason = f"The training process died (killed, or out of memory): {detail.strip()}"
+    if fail(run, reason):
         delete_folder(default_storage, run.storage_folder)
 
 

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tasks import imports
 from tasks.models import Task
 from tests import images
+from tests.test_watson import basic
 
 HOSTILE = '<script>alert("x")</script>{{ 7|add:7 }}'
 
@@ -52,4 +53,16 @@ def test_the_image_fragment_shows_the_file_name_as_text(owner_client, hostile_ta
 def test_the_api_answers_names_in_json_not_html(api, hostile_task):
     response = api.get(f"/api/v1/tasks/{hostile_task.code}")
     assert response["Content-Type"].startswith("application/json")
+    assert response.json()["name"] == HOSTILE
+
+
+def test_the_watson_api_answers_names_in_json_not_html(client, api_key, hostile_task):
+    hostile_task.watson_id = "hostile_0123456789"
+    hostile_task.save()
+    response = client.get(
+        "/visual-recognition/api/v3/classifiers/hostile_0123456789?version=2018-03-19",
+        HTTP_AUTHORIZATION=basic(api_key),
+    )
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Content-Type-Options"] == "nosniff"
     assert response.json()["name"] == HOSTILE

@@ -46,6 +46,16 @@ def test_a_training_job_carries_the_run_id_and_nothing_pickled(
     assert (job.func_name, job.args, job.kwargs) == ("tasks.jobs.train_run", (run.pk,), {})
 
 
+def test_a_run_taken_by_two_workers_is_trained_once(shapes_task):
+    run, _ = training.start(shapes_task, base_model="lite0")
+    jobs.train_run(run.pk)
+    run.refresh_from_db()
+    finished = run.finished
+    jobs.train_run(run.pk)  # a second worker with a duplicate of the job
+    run.refresh_from_db()
+    assert (run.status, run.finished) == ("ready", finished)
+
+
 def test_the_run_page_shows_accuracy_and_the_confusion_matrix(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
@@ -430,7 +440,7 @@ def test_a_run_past_the_job_timeout_fails_and_leaves_no_model(
     Worker([training_queue], connection=training_queue.connection).work(burst=True)
     run.refresh_from_db()
     assert run.status == "failed"
-    assert "timeout" in run.reason
+    assert run.reason == training.TIMED_OUT
     assert not (media_root / run.storage_folder).exists()
 
 

@@ -79,9 +79,10 @@ class Recipe:
     def classifier(self, weight, bias):
         return Classifier(imagenet_network(self.config.base_model), weight, bias)
 
-    def epochs(self, classifier, indices, planned_steps=None, budget=None):
+    def epochs(self, classifier, indices, planned_steps=None, budget=None, on_step=None):
         """Endless epochs over indices. The cosine schedule spans planned_steps, or the
-        steps that fit in budget seconds, estimated from the first step."""
+        steps that fit in budget seconds, estimated from the first step. on_step(step)
+        after each step is the caller's heartbeat: an epoch can take minutes."""
         optimiser = torch.optim.AdamW(
             [
                 {"params": classifier.features.parameters(), "lr": BACKBONE_LEARNING_RATE},
@@ -115,6 +116,8 @@ class Recipe:
                     strict=True,
                 ):
                     group["lr"] = rate * 0.5 * (1 + math.cos(math.pi * fraction))
+                if on_step:
+                    on_step(step)
             yield
 
     def probabilities(self, classifier, indices):
@@ -146,10 +149,15 @@ def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_
     selection_budget = budget * SELECTION_SHARE
     epochs = 0
     selection_started = time.monotonic()
-    for _ in recipe.epochs(classifier, train, budget=selection_budget):
-        epochs += 1
+
+    def selection_progress(step=None):
         elapsed = time.monotonic() - selection_started
         report_progress(SELECTION_SHARE * min(1.0, elapsed / selection_budget))
+        return elapsed
+
+    for _ in recipe.epochs(classifier, train, budget=selection_budget, on_step=selection_progress):
+        epochs += 1
+        elapsed = selection_progress()
         if elapsed * (epochs + 1) / epochs > selection_budget:
             break  # another epoch would not fit
     epoch_seconds = (time.monotonic() - selection_started) / epochs
@@ -172,10 +180,16 @@ def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_
     final_epochs = max(1, min(epochs, int(left / seconds_per_epoch)))
     final = recipe.classifier(*all_head)
     steps = final_epochs * math.ceil(len(paths) / BATCH_SIZE)
-    final_training = recipe.epochs(final, np.arange(len(paths)), planned_steps=steps)
-    for epoch in range(final_epochs):
+    final_training = recipe.epochs(
+        final,
+        np.arange(len(paths)),
+        planned_steps=steps,
+        on_step=lambda step: report_progress(
+            SELECTION_SHARE + (1 - SELECTION_SHARE) * step / steps
+        ),
+    )
+    for _ in range(final_epochs):
         next(final_training)
-        report_progress(SELECTION_SHARE + (1 - SELECTION_SHARE) * (epoch + 1) / final_epochs)
     report["final_epochs"] = final_epochs
     report["seconds"] = round(time.monotonic() - started, 1)
     return final.eval(), tuned_probabilities, report
