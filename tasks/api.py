@@ -44,7 +44,7 @@ from tasks.api_schemas import (
 from tasks.forms import CategoryForm
 from tasks.imaging import CONTENT_TYPES
 from tasks.models import ApiKey, Task, TrainingRun
-from tasks.throttling import Throttled, classify_rate
+from tasks.throttling import Throttled, classify_rate, inference
 
 UNAUTHORIZED = (
     "A valid API key is needed: send “Authorization: Bearer KEY”, or HTTP Basic with the "
@@ -577,8 +577,9 @@ def classify(
     classify_rate.check(request.api_key)
     found = owned_task(request, task)
     answering = answer_run(found, run)
-    images = readable_images(files)
-    results = predictions.classify(answering, [file for _, file in images])
+    with inference.slot():
+        images = readable_images(files)
+        results = predictions.classify(answering, [file for _, file in images])
     return {
         "images": [
             classified(name, prediction, answering.code, threshold)
@@ -605,8 +606,9 @@ def classify_general(
 ):
     """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""
     classify_rate.check(request.api_key)
-    images = readable_images(files)
-    results = predictions.classify_general([file for _, file in images], top=top)
+    with inference.slot():
+        images = readable_images(files)
+        results = predictions.classify_general([file for _, file in images], top=top)
     return {
         "images": [
             classified(name, prediction, None, 0.0)

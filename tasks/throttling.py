@@ -33,6 +33,14 @@ class ClassifyRate:
 
     def __init__(self):
         self.redis_down_until = 0.0
+        self.redis = self.redis_url = None
+
+    def connection(self):
+        """One client (and its connection pool) per process, not a new socket per call."""
+        url = settings.RQ_QUEUES["default"]["URL"]
+        if url != self.redis_url:
+            self.redis, self.redis_url = django_rq.get_connection("default"), url
+        return self.redis
 
     def check(self, api_key):
         limit, window = settings.VIZE_CLASSIFY_LIMIT, settings.VIZE_CLASSIFY_WINDOW
@@ -41,8 +49,7 @@ class ClassifyRate:
             return
         bucket = f"vizeapp:classify-rate:{api_key.pk}:{int(now // window)}"
         try:
-            connection = django_rq.get_connection("default")
-            calls, _ = connection.pipeline().incr(bucket).expire(bucket, window).execute()
+            calls, _ = self.connection().pipeline().incr(bucket).expire(bucket, window).execute()
         except RedisError:
             logger.warning("Redis is unavailable; classify calls are not rate-limited for now")
             self.redis_down_until = time.monotonic() + REDIS_BACKOFF_SECONDS
@@ -61,18 +68,24 @@ classify_rate = ClassifyRate()
 
 
 class InferenceSlots:
-    """At most `slots` inferences run at once in this process (about one per core: more
-    only makes each slower), at most `waiting` more wait for a slot, and the rest are
-    turned away at once."""
+    """At most VIZE_INFERENCE_SLOTS classify requests run at once in this process (about
+    one per core: more only makes each slower), at most VIZE_INFERENCE_QUEUE more wait
+    for a slot, and the rest are turned away at once. Views take the slot before they
+    read the images, so a request turned away costs almost nothing; a thread that holds
+    a slot passes straight through a nested one."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.running = 0
         self.waiting = 0
         self.freed = threading.Condition(self.lock)
+        self.holder = threading.local()
 
     @contextlib.contextmanager
     def slot(self):
+        if getattr(self.holder, "has_slot", False):
+            yield
+            return
         busy = Throttled(
             503, "The server is busy classifying; try again in a moment.", retry_after=1
         )
@@ -91,9 +104,11 @@ class InferenceSlots:
                 finally:
                     self.waiting -= 1
             self.running += 1
+        self.holder.has_slot = True
         try:
             yield
         finally:
+            self.holder.has_slot = False
             with self.lock:
                 self.running -= 1
                 self.freed.notify()

@@ -14,7 +14,7 @@ from tasks import predictions as predictions_module
 from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm
 from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES, ImageRejected, check_image
 from tasks.models import Category, Task, TrainingRun
-from tasks.throttling import Throttled
+from tasks.throttling import Throttled, inference
 
 grid_cursor = signing.Signer(salt="tasks.grid-cursor")
 
@@ -432,7 +432,14 @@ def preview(request, task_code):
     run = task.active_run
     if request.method == "POST":
         files = request.FILES.getlist("files")[: settings.VIZE_PREVIEW_MAX_FILES]
-        results = preview_results(run, files)
+        try:
+            with inference.slot():
+                results = preview_results(run, files)
+        except Throttled as busy:
+            results = [
+                {"index": index, "name": upload.name, "error": busy.message}
+                for index, upload in enumerate(files)
+            ]
         return render(
             request, "tasks/_predictions.html", {"task": task, "results": results, "run": run}
         )
@@ -463,14 +470,10 @@ def preview_results(run, files):
         readable.append((index, upload))
     if readable:
         images = [upload for _, upload in readable]
-        try:
-            if run:
-                predictions = predictions_module.classify(run, images)
-            else:
-                predictions = predictions_module.classify_general(images)
-            outcomes = [{"prediction": prediction} for prediction in predictions]
-        except Throttled as busy:
-            outcomes = [{"error": busy.message}] * len(readable)
-        for (index, upload), outcome in zip(readable, outcomes, strict=True):
-            results.append({"index": index, "name": upload.name, **outcome})
+        if run:
+            predictions = predictions_module.classify(run, images)
+        else:
+            predictions = predictions_module.classify_general(images)
+        for (index, upload), prediction in zip(readable, predictions, strict=True):
+            results.append({"index": index, "name": upload.name, "prediction": prediction})
     return sorted(results, key=lambda result: result["index"])

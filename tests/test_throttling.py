@@ -139,3 +139,10 @@ def test_a_caller_that_waits_too_long_is_turned_away(one_slot, settings):
     release.set()
     holder.join()
     assert (one_slot.running, one_slot.waiting) == (0, 0)
+
+
+def test_a_thread_holding_a_slot_passes_through_a_nested_one(one_slot, settings):
+    settings.VIZE_INFERENCE_QUEUE = 0
+    with one_slot.slot(), one_slot.slot():
+        assert one_slot.running == 1
+    assert one_slot.running == 0
