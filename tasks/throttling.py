@@ -11,10 +11,13 @@ import time
 
 import django_rq
 from django.conf import settings
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
+BUSY = "The server is busy classifying; try again in a moment."
 # After Redis fails, the rate limit is left out for this long instead of every call
 # waiting for a connection: classify itself needs no queue.
 REDIS_BACKOFF_SECONDS = 10
@@ -81,14 +84,20 @@ class InferenceSlots:
         self.freed = threading.Condition(self.lock)
         self.holder = threading.local()
 
+    def full(self):
+        """Whether a request arriving now would be turned away."""
+        with self.lock:
+            return (
+                self.running >= settings.VIZE_INFERENCE_SLOTS
+                and self.waiting >= settings.VIZE_INFERENCE_QUEUE
+            )
+
     @contextlib.contextmanager
     def slot(self):
         if getattr(self.holder, "has_slot", False):
             yield
             return
-        busy = Throttled(
-            503, "The server is busy classifying; try again in a moment.", retry_after=1
-        )
+        busy = Throttled(503, BUSY, retry_after=1)
         deadline = time.monotonic() + settings.VIZE_INFERENCE_WAIT
         with self.lock:
             if self.running >= settings.VIZE_INFERENCE_SLOTS:
@@ -115,3 +124,32 @@ class InferenceSlots:
 
 
 inference = InferenceSlots()
+
+
+class ShedClassifyLoad:
+    """Middleware that answers the classify APIs with 503 before anything of the request
+    is read, authenticated or parsed while this process is full: under a flood, turning
+    a request away must cost far less than the work it refuses."""
+
+    ANSWERS = {
+        "api:classify": lambda: {"detail": BUSY},
+        "api:classify_general": lambda: {"detail": BUSY},
+        "watson_classify": lambda: {"code": 503, "error": BUSY},
+    }
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if inference.full():
+            answer = self.ANSWERS.get(resolve_view_name(request.path_info))
+            if answer:
+                return JsonResponse(answer(), status=503, headers={"Retry-After": "1"})
+        return self.get_response(request)
+
+
+def resolve_view_name(path):
+    try:
+        return resolve(path).view_name
+    except Resolver404:
+        return None

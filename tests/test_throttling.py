@@ -146,3 +146,25 @@ def test_a_thread_holding_a_slot_passes_through_a_nested_one(one_slot, settings)
     with one_slot.slot(), one_slot.slot():
         assert one_slot.running == 1
     assert one_slot.running == 0
+
+
+@pytest.mark.parametrize(
+    "path, answer",
+    [
+        (GENERAL, {"detail": "The server is busy classifying; try again in a moment."}),
+        (
+            f"{V3}/classify?version=2018-03-19",
+            {"code": 503, "error": "The server is busy classifying; try again in a moment."},
+        ),
+    ],
+)
+def test_a_full_process_turns_classify_away_before_reading_it(
+    client, db, no_capacity, path, answer
+):
+    response = client.post(path, {"images_file": SimpleUploadedFile("a.png", png())})
+    assert (response.status_code, response["Retry-After"]) == (503, "1")
+    assert response.json() == answer
+
+
+def test_a_full_process_still_serves_pages(owner_client, task, no_capacity):
+    assert owner_client.get(task.get_absolute_url()).status_code == 200
