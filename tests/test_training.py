@@ -427,21 +427,32 @@ def test_a_training_job_that_died_fails_its_run_and_removes_its_files(shapes_tas
     assert not partial.parent.exists()
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_run_past_the_job_timeout_fails_and_leaves_no_model(
-    shapes_task, training_queue, settings, media_root
+    shapes_task, training_queue, settings, media_root, django_capture_on_commit_callbacks
 ):
-    from tasks.worker import Worker
-
     for kind in ("discs", "squares"):
         add_pictures(shapes_task, shapes_task.categories.get(name=kind), kind, 4, start=20)
     settings.VIZE_TRAINING_TIMEOUT = 3
-    run, _ = training.start(shapes_task, base_model="lite0", mode="accurate", time_budget=120)
-    Worker([training_queue], connection=training_queue.connection).work(burst=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        run, _ = training.start(shapes_task, base_model="lite0", mode="accurate", time_budget=120)
+    work(training_queue)
     run.refresh_from_db()
-    assert run.status == "failed"
-    assert run.reason == training.TIMED_OUT
+    assert (run.status, run.reason) == ("failed", training.TIMED_OUT)
     assert not (media_root / run.storage_folder).exists()
+
+
+def test_a_work_horse_killed_past_the_timeout_is_reported_as_timed_out(shapes_task, settings):
+    settings.VIZE_TRAINING_TIMEOUT = 5
+    run = shapes_task.runs.create(
+        base_model="lite0",
+        mode="accurate",
+        status="fitting",
+        samples=[],
+        started=timezone.now() - timedelta(seconds=6),
+    )
+    training.job_died(run.job_id, "Work-horse terminated unexpectedly")
+    run.refresh_from_db()
+    assert (run.status, run.reason) == ("failed", training.TIMED_OUT)
 
 
 def test_a_job_that_died_after_its_run_ended_changes_nothing(shapes_task):
