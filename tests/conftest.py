@@ -11,7 +11,7 @@ from rq import SimpleWorker
 from tasks import imports
 from tasks.models import Task
 from tests import images
-from tests.images import encode, picture
+from tests.images import encode, picture, zip_of
 from vizeapp import embedded_redis
 
 
@@ -203,3 +203,57 @@ def fill(disk, leave=0):
             pass
     size = filler.stat().st_size
     os.truncate(filler, max(0, size - leave))
+
+
+V1 = "/api/v1"
+
+
+def shapes_zip(count=6):
+    return zip_of(
+        {
+            f"shapes/{kind}/{kind}-{i}.png": encode(picture(kind, i), "PNG")
+            for kind in ("discs", "squares")
+            for i in range(count)
+        }
+    )
+
+
+@pytest.fixture
+def queues(training_queue):
+    import django_rq
+
+    django_rq.get_queue("default").empty()
+
+
+@pytest.fixture
+def run_queues(queues, django_capture_on_commit_callbacks):
+    """Run the jobs of the named queues on a real worker. What the jobs enqueue after
+    their writes commit is enqueued, as it would be outside the test's transaction."""
+    import django_rq
+
+    def run(*queue_names):
+        queues = [django_rq.get_queue(name) for name in queue_names]
+        with django_capture_on_commit_callbacks(execute=True):
+            SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+    return run
+
+
+@pytest.fixture
+def trained(api, run_queues, django_capture_on_commit_callbacks):
+    """(task code, run code) of a task trained through the API, its zip packaged."""
+    task = api.post(f"{V1}/tasks", {"name": "Discs or squares"}, "application/json").json()
+    api.post(
+        f"{V1}/tasks/{task['code']}/images",
+        {
+            "files": [SimpleUploadedFile("shapes.zip", shapes_zip())],
+            "folders_as_categories": "true",
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = api.post(
+            f"{V1}/tasks/{task['code']}/runs", {"base_model": "lite0"}, "application/json"
+        )
+    run_queues("training")
+    run_queues("default")
+    return task["code"], run.json()["code"]

@@ -13,32 +13,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq import SimpleWorker
 
-from tests.images import encode, picture, zip_of
-
-V1 = "/api/v1"
-
-
-@pytest.fixture
-def work(queues, django_capture_on_commit_callbacks):
-    """Run the jobs of the named queues on a real worker. What the jobs enqueue after
-    their writes commit is enqueued, as it would be outside the test's transaction."""
-
-    def work(*queue_names):
-        queues = [django_rq.get_queue(name) for name in queue_names]
-        with django_capture_on_commit_callbacks(execute=True):
-            SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
-
-    return work
-
-
-def shapes_zip(count=6):
-    return zip_of(
-        {
-            f"shapes/{kind}/{kind}-{i}.png": encode(picture(kind, i), "PNG")
-            for kind in ("discs", "squares")
-            for i in range(count)
-        }
-    )
+from tests.conftest import V1, shapes_zip
+from tests.images import picture
 
 
 def new_pictures(tmp_path):
@@ -57,31 +33,6 @@ def classify(api, task_code, paths, **fields):
     return response.json()["images"]
 
 
-@pytest.fixture
-def queues(training_queue):
-    django_rq.get_queue("default").empty()
-
-
-@pytest.fixture
-def trained(api, work, django_capture_on_commit_callbacks):
-    """(task code, run code) of a task trained through the API, its zip packaged."""
-    task = api.post(f"{V1}/tasks", {"name": "Discs or squares"}, "application/json").json()
-    api.post(
-        f"{V1}/tasks/{task['code']}/images",
-        {
-            "files": [SimpleUploadedFile("shapes.zip", shapes_zip())],
-            "folders_as_categories": "true",
-        },
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        run = api.post(
-            f"{V1}/tasks/{task['code']}/runs", {"base_model": "lite0"}, "application/json"
-        )
-    work("training")
-    work("default")
-    return task["code"], run.json()["code"]
-
-
 def exported(api, task_code, tmp_path):
     response = api.get(f"{V1}/tasks/{task_code}/export")
     assert response.status_code == 200
@@ -92,7 +43,7 @@ def exported(api, task_code, tmp_path):
 
 
 def test_a_task_goes_from_zip_to_model_through_the_api(
-    api, work, tmp_path, django_capture_on_commit_callbacks
+    api, run_queues, tmp_path, django_capture_on_commit_callbacks
 ):
     created = api.post(f"{V1}/tasks", {"name": "Discs or squares"}, "application/json")
     task = created.json()["code"]
@@ -125,7 +76,7 @@ def test_a_task_goes_from_zip_to_model_through_the_api(
     with django_capture_on_commit_callbacks(execute=True):
         waiting = api.get(f"{V1}/tasks/{task}/export")
     assert (waiting.status_code, waiting["Retry-After"]) == (202, "5")
-    work("default")
+    run_queues("default")
     assert api.get(f"{V1}/tasks/{task}/runs/{run}").json()["export_ready"] is True
     folder = exported(api, task, tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == [

@@ -7,13 +7,11 @@ import uuid
 import zipfile
 
 import boto3
-import django_rq
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import work
-from tests.test_api_training import V1, classify, new_pictures, shapes_zip
+from tests.conftest import V1
+from tests.test_api_training import classify, new_pictures
 from tests.test_settings import settings_of
 
 REGION = "us-east-1"
@@ -56,24 +54,9 @@ def keys(bucket):
 
 
 @pytest.fixture
-def trained_on_s3(api, bucket, training_queue, django_capture_on_commit_callbacks):
-    django_rq.get_queue("default").empty()
-    task = api.post(f"{V1}/tasks", {"name": "Discs or squares"}, "application/json").json()
-    api.post(
-        f"{V1}/tasks/{task['code']}/images",
-        {
-            "files": [SimpleUploadedFile("shapes.zip", shapes_zip())],
-            "folders_as_categories": "true",
-        },
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        run = api.post(
-            f"{V1}/tasks/{task['code']}/runs", {"base_model": "lite0"}, "application/json"
-        ).json()
-    with django_capture_on_commit_callbacks(execute=True):
-        work(training_queue)
-    work(django_rq.get_queue("default"))
-    return task["code"], run["code"]
+def trained_on_s3(bucket, trained):
+    """(task, run) of a task trained through the API with the bucket as its storage."""
+    return trained
 
 
 def test_photos_and_the_model_are_stored_in_the_bucket(api, bucket, trained_on_s3, media_root):
