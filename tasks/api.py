@@ -622,7 +622,7 @@ def classify_general(
 
 @api.get(
     "/tasks/{uuid:task}/export",
-    response={200: None, 202: Error, 404: Error, 409: Error},
+    response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
     tags=["export"],
     openapi_extra={
         "responses": {
@@ -639,6 +639,10 @@ def export(request, task: UUID, run: UUID | None = None):
     """The model zip of the active run, or of `run`."""
     found = owned_task(request, task)
     chosen = answer_run(found, run)
+    if chosen.export_failure:
+        failure = chosen.export_failure
+        training.retry_packaging(chosen)
+        return error(request, 503, f"{failure} It is being tried again.", Retry_After="30")
     if not chosen.export_ready:
         training.package_in_background(chosen)
         return error(

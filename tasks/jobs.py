@@ -119,16 +119,24 @@ def package_run(run_id):
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or run.status != TrainingRun.Status.READY or run.export_ready:
         return
-    with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
-        packaged = export.package(
-            local_folder(run.model_folder),
-            Path(workspace) / "export.zip",
-            title=run.task.name,
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
+            packaged = export.package(
+                local_folder(run.model_folder),
+                Path(workspace) / "export.zip",
+                title=run.task.name,
+            )
+            with packaged.open("rb") as handle:
+                stored = default_storage.save(run.export_file, File(handle))
+    except Exception as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        TrainingRun.objects.filter(pk=run.pk).update(
+            export_failure=f"The model zip could not be packaged: {reason}."
         )
-        with packaged.open("rb") as handle:
-            stored = default_storage.save(run.export_file, File(handle))
+        raise
     if stored != run.export_file:  # a concurrent job stored it first
         default_storage.delete(stored)
+    TrainingRun.objects.filter(pk=run.pk).update(export_failure="")
 
 
 EMBEDDING_CHUNK = 64

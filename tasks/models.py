@@ -217,6 +217,8 @@ class TrainingRun(models.Model):
     # [{"image": code, "true": name, "predicted": name, "scores": {name: score}}]
     misclassified = models.JSONField(default=list)
     model_folder = models.CharField(max_length=200, blank=True)
+    # Why the last packaging of the model zip failed; empty once it succeeds.
+    export_failure = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

@@ -190,13 +190,23 @@ def embed_in_background(task):
 
 
 def package_in_background(run):
-    """Queue the packaging of the run's model zip (tasks/jobs.py package_run)."""
+    """Queue the packaging of the run's model zip (tasks/jobs.py package_run); a failed
+    packaging is tried again only when someone asks (retry_packaging), not on every
+    visit of the waiting page."""
+    if run.export_failure:
+        return
     try:
         django_rq.get_queue("default").enqueue(
             "tasks.jobs.package_run", run.pk, job_id=f"package-run-{run.code}"
         )
     except RedisError:
         logger.warning("Redis is unavailable; the model zip of run %s waits", run.code)
+
+
+def retry_packaging(run):
+    TrainingRun.objects.filter(pk=run.pk).update(export_failure="")
+    run.export_failure = ""
+    package_in_background(run)
 
 
 def fail(run, reason):

@@ -411,11 +411,15 @@ def run_activate(request, task_code, run_code):
 
 
 def run_export(request, task_code, run_code):
-    """The model zip, or a page that waits for the job packaging it."""
+    """The model zip, or a page that waits for the job packaging it, or says why the
+    packaging failed (POST tries again)."""
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
     if run.status != TrainingRun.Status.READY:
         raise Http404("This run has no model to download.")
+    if request.method == "POST":
+        training.retry_packaging(run)
+        return redirect("tasks:run_export", task.code, run.code)
     if run.export_ready:
         return FileResponse(
             default_storage.open(run.export_file),

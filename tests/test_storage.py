@@ -3,9 +3,11 @@ on a real tmpfs that runs out of space."""
 
 import hashlib
 
+import django_rq
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from tasks import imports, predictions
 from tests import images
@@ -98,3 +100,54 @@ def test_a_full_disk_while_storing_a_model_fails_the_run_and_the_active_model_an
     assert digests(model_folder) == serving
     disc = encode(picture("discs", 900), "PNG")
     assert predictions.classify(active, [SimpleUploadedFile("d.png", disc)])[0].label == "discs"
+
+
+@pytest.fixture
+def trained_on_small_disk(
+    small_disk,
+    media_on_small_disk,
+    owner_client,
+    shapes_task,
+    training_queue,
+    django_capture_on_commit_callbacks,
+):
+    django_rq.get_queue("default").empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+        work(training_queue)
+    return shapes_task.runs.get()
+
+
+def test_a_model_zip_that_cannot_be_packaged_says_why_and_is_tried_again_on_request(
+    small_disk, owner_client, trained_on_small_disk, django_capture_on_commit_callbacks
+):
+    run, packaging = trained_on_small_disk, django_rq.get_queue("default")
+    fill(small_disk)
+    work(packaging)
+    run.refresh_from_db()
+    assert run.export_failure == "The model zip could not be packaged: No space left on device."
+
+    page = owner_client.get(reverse("tasks:run_export", args=[run.task.code, run.code]))
+    assert "No space left on device" in page.content.decode()
+    assert 'http-equiv="refresh"' not in page.content.decode()
+    assert packaging.count == 0  # looking at the page does not start it again
+
+    (small_disk / "filler").unlink()
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("tasks:run_export", args=[run.task.code, run.code]))
+    work(packaging)
+    run.refresh_from_db()
+    assert (run.export_failure, run.export_ready) == ("", True)
+
+
+def test_the_api_answers_503_for_a_failed_packaging_and_tries_again(
+    small_disk, api, trained_on_small_disk, django_capture_on_commit_callbacks
+):
+    run = trained_on_small_disk
+    fill(small_disk)
+    work(django_rq.get_queue("default"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.get(f"/api/v1/tasks/{run.task.code}/export")
+    assert (response.status_code, response["Retry-After"]) == (503, "30")
+    assert "No space left on device" in response.json()["detail"]
+    assert django_rq.get_queue("default").count == 1
