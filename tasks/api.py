@@ -205,6 +205,7 @@ def run_out(run):
         "finished": run.finished,
         "metrics": run.metrics,
         "export_ready": run.export_ready,
+        "export_failure": run.export_failure,
     }
 
 

@@ -144,6 +144,9 @@ class RunOut(Schema):
     finished: datetime | None
     metrics: dict | None = Field(description="Accuracy on held-out images and more, when ready.")
     export_ready: bool = Field(description="Whether GET .../export answers the model zip now.")
+    export_failure: str = Field(
+        description="Why the last packaging of the model zip failed; empty if it did not."
+    )
 
 
 class Score(Schema):

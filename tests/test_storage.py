@@ -146,6 +146,10 @@ def test_the_api_answers_503_for_a_failed_packaging_and_tries_again(
     run = trained_on_small_disk
     fill(small_disk)
     work(django_rq.get_queue("default"))
+    state = api.get(f"/api/v1/tasks/{run.task.code}/runs/{run.code}").json()
+    assert (
+        state["export_failure"] == "The model zip could not be packaged: No space left on device."
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = api.get(f"/api/v1/tasks/{run.task.code}/export")
     assert (response.status_code, response["Retry-After"]) == (503, "30")
