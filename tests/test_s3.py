@@ -5,11 +5,14 @@ delete, with nothing written to the local media folder."""
 import io
 import uuid
 import zipfile
+from datetime import timedelta
 
 import boto3
 import pytest
+from django.core.files.storage import default_storage
 from moto.server import ThreadedMotoServer
 
+from tasks.sweep import sweep
 from tests.conftest import V1
 from tests.test_api_training import classify, new_pictures
 from tests.test_settings import settings_of
@@ -105,3 +108,12 @@ def test_naming_a_bucket_in_the_environment_stores_media_there(tmp_path):
     assert storages["BACKEND"] == "storages.backends.s3.S3Storage"
     assert storages["OPTIONS"]["bucket_name"] == "photos"
     assert storages["OPTIONS"]["endpoint_url"] == "http://127.0.0.1:9000"
+
+
+def test_the_sweep_removes_stray_objects_and_keeps_the_rest(bucket, trained_on_s3):
+    task, _ = trained_on_s3
+    bucket.put_object(Key=f"tasks/{task}/images/stray.jpg", Body=b"left by a killed upload")
+    kept = [key for key in keys(bucket) if not key.endswith("stray.jpg")]
+    report = sweep(default_storage, grace=timedelta(0))
+    assert report.orphans == [f"tasks/{task}/images/stray.jpg"]
+    assert (keys(bucket), report.missing) == (kept, [])
