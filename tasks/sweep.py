@@ -1,10 +1,14 @@
 """The storage checked against the database: files no row points to are removed (an
 upload or a job killed between writing a file and committing its row leaves one), and
-rows whose file is missing are reported, never deleted, for a person to look at."""
+rows whose file is missing are reported, never deleted, for a person to look at. With S3,
+the local copies of files no row points to any more are removed from this machine's
+VIZE_STORAGE_CACHE too."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 import trainer
@@ -19,6 +23,7 @@ class SweepReport:
     orphans: list[str] = field(default_factory=list)  # files no row points to
     orphan_bytes: int = 0
     missing: list[str] = field(default_factory=list)  # rows whose file is gone
+    stale_copies: int = 0  # local copies (S3) of files no row points to
 
 
 def sweep(storage, *, remove=True, grace=GRACE):
@@ -34,6 +39,13 @@ def sweep(storage, *, remove=True, grace=GRACE):
         report.orphan_bytes += storage.size(name)
     if remove:
         delete_files(storage, report.orphans)
+    cache = Path(settings.VIZE_STORAGE_CACHE)
+    for copy in cache.rglob("*") if cache.exists() else ():
+        name = copy.relative_to(cache).as_posix()
+        if copy.is_file() and name not in kept_files and not name.startswith(kept_folders):
+            report.stale_copies += 1
+            if remove:
+                copy.unlink()
     return report
 
 

@@ -117,3 +117,17 @@ def test_the_sweep_removes_stray_objects_and_keeps_the_rest(bucket, trained_on_s
     report = sweep(default_storage, grace=timedelta(0))
     assert report.orphans == [f"tasks/{task}/images/stray.jpg"]
     assert (keys(bucket), report.missing) == (kept, [])
+
+
+def test_the_sweep_removes_local_copies_of_a_deleted_task(
+    api, trained_on_s3, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    task, _ = trained_on_s3
+    classify(api, task, new_pictures(tmp_path))  # the model is copied to the cache
+    cache = settings.VIZE_STORAGE_CACHE / "tasks" / task
+    assert any(cache.rglob("model.onnx"))
+    with django_capture_on_commit_callbacks(execute=True):
+        api.delete(f"{V1}/tasks/{task}")
+    report = sweep(default_storage, grace=timedelta(0))
+    assert report.stale_copies > 0
+    assert not any(path.is_file() for path in cache.rglob("*"))

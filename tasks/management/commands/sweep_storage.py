@@ -25,5 +25,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(report.orphans)} files with no row {verb} "
             f"({report.orphan_bytes / 1e6:.1f} MB); {len(report.missing)} rows whose file "
-            f"is missing."
+            f"is missing; {report.stale_copies} local copies of such files {verb}."
         )
