@@ -46,10 +46,10 @@ class ClassifyRate:
         return self.redis
 
     def check(self, api_key):
-        limit, window = settings.VIZE_CLASSIFY_LIMIT, settings.VIZE_CLASSIFY_WINDOW
-        now = time.time()
         if time.monotonic() < self.redis_down_until:
             return
+        limit, window = settings.VIZE_CLASSIFY_LIMIT, settings.VIZE_CLASSIFY_WINDOW
+        now = time.time()
         bucket = f"vizeapp:classify-rate:{api_key.pk}:{int(now // window)}"
         try:
             calls, _ = self.connection().pipeline().incr(bucket).expire(bucket, window).execute()
@@ -132,9 +132,9 @@ class ShedClassifyLoad:
     a request away must cost far less than the work it refuses."""
 
     ANSWERS = {
-        "api:classify": lambda: {"detail": BUSY},
-        "api:classify_general": lambda: {"detail": BUSY},
-        "watson_classify": lambda: {"code": 503, "error": BUSY},
+        "api:classify": {"detail": BUSY},
+        "api:classify_general": {"detail": BUSY},
+        "watson_classify": {"code": 503, "error": BUSY},
     }
 
     def __init__(self, get_response):
@@ -144,7 +144,7 @@ class ShedClassifyLoad:
         if inference.full():
             answer = self.ANSWERS.get(resolve_view_name(request.path_info))
             if answer:
-                return JsonResponse(answer(), status=503, headers={"Retry-After": "1"})
+                return JsonResponse(answer, status=503, headers={"Retry-After": "1"})
         return self.get_response(request)
 
 
