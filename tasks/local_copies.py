@@ -13,8 +13,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from vizeapp.storage import STAGING_PREFIX
+
 
 def local_file(name):
+    """A local path with the bytes of the stored file name."""
     try:
         return Path(default_storage.path(name))
     except NotImplementedError:
@@ -23,7 +26,7 @@ def local_file(name):
     if copy.exists():
         return copy
     copy.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, staged = tempfile.mkstemp(dir=copy.parent, prefix=".staging-")
+    descriptor, staged = tempfile.mkstemp(dir=copy.parent, prefix=STAGING_PREFIX)
     try:
         with os.fdopen(descriptor, "wb") as out, default_storage.open(name, "rb") as stored:
             shutil.copyfileobj(stored, out, 1024 * 1024)
