@@ -105,13 +105,18 @@ def train_run(run_id):
 
 
 def described(error):
-    """The error in words for the run page: a full disk is the server's trouble, not a
-    path inside it."""
+    """Why a training job failed, in words for the run page."""
     if isinstance(error, JobTimeoutException):
         return training.TIMED_OUT
-    if isinstance(error, OSError) and error.strerror:
+    if is_file_error(error):
         return f"Training failed: the server could not store the model ({error.strerror})."
     return f"Training failed: {error}"
+
+
+def is_file_error(error):
+    """A full disk or a refused write: the server's trouble, told without the path of
+    the file inside the server."""
+    return isinstance(error, OSError) and bool(error.strerror)
 
 
 def package_run(run_id):
@@ -129,7 +134,7 @@ def package_run(run_id):
             with packaged.open("rb") as handle:
                 stored = default_storage.save(run.export_file, File(handle))
     except Exception as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        reason = error.strerror if is_file_error(error) else error
         TrainingRun.objects.filter(pk=run.pk).update(
             export_failure=f"The model zip could not be packaged: {reason}."
         )
