@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+import shutil
 import uuid
 from datetime import timedelta
 
@@ -366,15 +367,20 @@ def delete_files(storage, names):
 
 
 def delete_folder(storage, prefix):
-    """Delete every file under prefix, walking the folders the storage reports."""
+    """Delete every file under prefix, and on a local disk the emptied folders too."""
+    delete_files(storage, list(stored_files(storage, prefix)))
+    if isinstance(storage, FileSystemStorage):
+        # Object stores have no folders; a local disk keeps the emptied ones.
+        shutil.rmtree(storage.path(prefix), ignore_errors=True)
+
+
+def stored_files(storage, prefix):
+    """The name of every file under prefix, walking the folders the storage reports."""
     try:
         directories, files = storage.listdir(prefix)
     except FileNotFoundError:
         return
     for name in files:
-        storage.delete(f"{prefix}/{name}")
+        yield f"{prefix}/{name}"
     for directory in directories:
-        delete_folder(storage, f"{prefix}/{directory}")
-    if isinstance(storage, FileSystemStorage):
-        # A local disk keeps the emptied folder; object stores have no folders.
-        storage.delete(prefix)
+        yield from stored_files(storage, f"{prefix}/{directory}")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import trainer
-from tasks.models import Image, Task, TrainingRun, delete_files
+from tasks.models import Image, Task, TrainingRun, delete_files, stored_files
 
 # A file younger than this may belong to an upload or a run still being committed.
 GRACE = timedelta(hours=1)
@@ -30,7 +30,7 @@ def sweep(storage, *, remove=True, grace=GRACE):
     report = SweepReport()
     kept_files, kept_folders = referenced(storage, report)
     young = timezone.now() - grace
-    for name in walk(storage, Task.STORAGE_ROOT):
+    for name in stored_files(storage, Task.STORAGE_ROOT):
         if name in kept_files or name.startswith(kept_folders):
             continue
         if storage.get_modified_time(name) > young:
@@ -70,14 +70,3 @@ def referenced(storage, report):
             if not storage.exists(f"{run.model_folder}/{name}"):
                 report.missing.append(f"model of run {run.code}: {run.model_folder}/{name}")
     return kept_files, tuple(kept_folders)
-
-
-def walk(storage, prefix):
-    try:
-        directories, files = storage.listdir(prefix)
-    except FileNotFoundError:
-        return
-    for name in files:
-        yield f"{prefix}/{name}"
-    for directory in directories:
-        yield from walk(storage, f"{prefix}/{directory}")

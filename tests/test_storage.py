@@ -69,39 +69,6 @@ def test_an_upload_on_a_full_disk_names_the_file_and_keeps_the_earlier_ones(
     assert digests(media_on_small_disk) == before
 
 
-def test_a_full_disk_while_storing_a_model_fails_the_run_and_the_active_model_answers(
-    small_disk,
-    media_on_small_disk,
-    owner_client,
-    shapes_task,
-    training_queue,
-    django_capture_on_commit_callbacks,
-):
-    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
-    work(training_queue)
-    shapes_task.refresh_from_db()
-    active = shapes_task.active_run
-    model_folder = media_on_small_disk / active.model_folder
-    serving = digests(model_folder)
-    # The pictures and the first model fit; the second model does not.
-    fill(small_disk, leave=PAGE)
-
-    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
-    work(training_queue)
-
-    failed = shapes_task.runs.exclude(pk=active.pk).get()
-    assert failed.status == "failed"
-    assert failed.reason == (
-        "Training failed: the server could not store the model (No space left on device)."
-    )
-    assert not (media_on_small_disk / failed.storage_folder).exists()
-    shapes_task.refresh_from_db()
-    assert shapes_task.active_run == active
-    assert digests(model_folder) == serving
-    disc = encode(picture("discs", 900), "PNG")
-    assert predictions.classify(active, [SimpleUploadedFile("d.png", disc)])[0].label == "discs"
-
-
 @pytest.fixture
 def trained_on_small_disk(
     small_disk,
@@ -116,6 +83,32 @@ def trained_on_small_disk(
         start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
         work(training_queue)
     return shapes_task.runs.get()
+
+
+def test_a_full_disk_while_storing_a_model_fails_the_run_and_the_active_model_answers(
+    small_disk, owner_client, trained_on_small_disk, django_capture_on_commit_callbacks
+):
+    active = trained_on_small_disk
+    task = active.task
+    model_folder = small_disk / "media" / active.model_folder
+    serving = digests(model_folder)
+    # The pictures and the first model fit; the second model does not.
+    fill(small_disk, leave=PAGE)
+
+    start_training(owner_client, task, django_capture_on_commit_callbacks)
+    work(django_rq.get_queue("training"))
+
+    failed = task.runs.exclude(pk=active.pk).get()
+    assert failed.status == "failed"
+    assert failed.reason == (
+        "Training failed: the server could not store the model (No space left on device)."
+    )
+    assert not (small_disk / "media" / failed.storage_folder).exists()
+    task.refresh_from_db()
+    assert task.active_run == active
+    assert digests(model_folder) == serving
+    disc = encode(picture("discs", 900), "PNG")
+    assert predictions.classify(active, [SimpleUploadedFile("d.png", disc)])[0].label == "discs"
 
 
 def test_a_model_zip_that_cannot_be_packaged_says_why_and_is_tried_again_on_request(
