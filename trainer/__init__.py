@@ -4,29 +4,51 @@ paths and labels and writes a model that describes itself.
     from trainer import Sample, TrainConfig, train
     result = train(TrainConfig(), [Sample("a.jpg", "ants"), ...], "out/")
     predictor = trainer.predict.load("out/")
+
+Importing the package is cheap (the choices and file names are plain data), so pages and
+schemas may read them; train, embed and their types load numpy, onnxruntime and
+scikit-learn on first use.
 """
 
-from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
-from trainer.embedding import embed
-from trainer.training import (
-    DESCRIPTION_FILE,
-    MODEL_FILE,
+from importlib import import_module
+
+from trainer.choices import (
+    BASE_MODELS,
+    DEFAULT_BASE_MODEL,
+    DEFAULT_MODE,
+    DEFAULT_TIME_BUDGET,
+    HOLDOUT_MIN_PER_CATEGORY,
     MODES,
-    Sample,
-    TrainConfig,
-    TrainResult,
-    train,
+    TIME_BUDGETS,
 )
+from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
+
+# Loaded when first asked for (PEP 562): the web process never needs them.
+_HEAVY = {
+    "Sample": "trainer.training",
+    "TrainConfig": "trainer.training",
+    "TrainResult": "trainer.training",
+    "train": "trainer.training",
+    "embed": "trainer.embedding",
+}
+
+
+def __getattr__(name):
+    if name in _HEAVY:
+        return getattr(import_module(_HEAVY[name]), name)
+    raise AttributeError(f"module 'trainer' has no attribute {name!r}")
+
 
 __all__ = [
     "BASE_MODELS",
     "DEFAULT_BASE_MODEL",
+    "DEFAULT_MODE",
+    "DEFAULT_TIME_BUDGET",
     "DESCRIPTION_FILE",
+    "HOLDOUT_MIN_PER_CATEGORY",
     "MODEL_FILE",
     "MODES",
-    "Sample",
-    "TrainConfig",
-    "TrainResult",
-    "embed",
-    "train",
+    "TIME_BUDGETS",
+    "TORCHSCRIPT_FILE",
+    *_HEAVY,
 ]

@@ -31,6 +31,11 @@ class BaseModel:
     architecture: str
     package: str
     preprocessing: Preprocessing
+    summary: str  # what it is good for, in a few words for the training form
+
+    @property
+    def label(self):
+        return f"{self.title}: {self.summary}"
 
 
 def _preprocessing(size, crop_pct):
@@ -40,15 +45,15 @@ def _preprocessing(size, crop_pct):
 BASE_MODELS = {
     "lite0": BaseModel(
         "lite0", "EfficientNet-Lite0", "tf_efficientnet_lite0", "efficientnet_lite0",
-        _preprocessing(224, 0.875),
+        _preprocessing(224, 0.875), "fastest",
     ),
     "lite1": BaseModel(
         "lite1", "EfficientNet-Lite1", "tf_efficientnet_lite1", "efficientnet_lite1",
-        _preprocessing(240, 0.882),
+        _preprocessing(240, 0.882), "between the two",
     ),
     "lite2": BaseModel(
         "lite2", "EfficientNet-Lite2", "tf_efficientnet_lite2", "efficientnet_lite2",
-        _preprocessing(260, 0.890),
+        _preprocessing(260, 0.890), "most accurate",
     ),
 }  # fmt: skip
 

@@ -7,8 +7,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from trainer import heads
-
-HOLDOUT_MIN_PER_CATEGORY = 10
+from trainer.choices import HOLDOUT_MIN_PER_CATEGORY
 HOLDOUT_FRACTION = 0.2
 
 

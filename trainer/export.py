@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainer import portable
 from trainer.backbones import Preprocessing
-from trainer.training import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
+from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
 
 
 def package(model_dir, out_path, title):

@@ -12,24 +12,20 @@ import onnxruntime
 import sklearn
 
 from trainer import embedding, evaluation, heads
-from trainer.backbones import DEFAULT_BASE_MODEL, base_model
+from trainer.backbones import base_model
+from trainer.choices import DEFAULT_BASE_MODEL, DEFAULT_MODE, DEFAULT_TIME_BUDGET, MODES
+from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
 from trainer.runtime import cached_graph, with_linear_head
-
-MODES = ("fast", "accurate")
-MODEL_FILE = "model.onnx"
-DESCRIPTION_FILE = "model.json"
-# Written by accurate mode only; trainer/export.py makes it for a linear head.
-TORCHSCRIPT_FILE = "model.torchscript.pt"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     base_model: str = DEFAULT_BASE_MODEL
-    mode: str = "fast"
+    mode: str = DEFAULT_MODE
     seed: int = 0
     negative_label: str | None = None
     cache_dir: str | None = None
-    time_budget: float = 300.0  # seconds of fine-tuning, accurate mode only
+    time_budget: float = DEFAULT_TIME_BUDGET  # seconds of fine-tuning, accurate mode only
 
 
 @dataclass
@@ -71,7 +67,7 @@ class Progress:
 def train(config, samples, out_dir, on_progress=None):
     """Train a model of config.mode on samples and write it into out_dir."""
     if config.mode not in MODES:
-        raise ValueError(f"unknown mode {config.mode!r}; choose from {MODES}")
+        raise ValueError(f"unknown mode {config.mode!r}; choose from {sorted(MODES)}")
     base = base_model(config.base_model)
     classes = sorted({s.label for s in samples} - {config.negative_label})
     if config.negative_label in {s.label for s in samples}:
