@@ -1,6 +1,6 @@
 """The JSON API under /api/v1/: everything a person does on the pages, from code, with
 an API key. Each endpoint is a thin view over the same modules the pages use (imports,
-training, predictions); every lookup goes through the key's owner, so another user's
+runs, predictions); every lookup goes through the key's owner, so another user's
 object is simply not found.
 
 django-ninja builds the OpenAPI schema from the type hints and schemas
@@ -19,7 +19,7 @@ from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
-from tasks import imports, predictions, training
+from tasks import imports, predictions, runs
 from tasks.api_schemas import (
     CategoryIn,
     CategoryName,
@@ -384,7 +384,7 @@ def upload_images(
         found, files, category=target, folders_as_categories=folders_as_categories
     )
     if report.added:
-        training.embed_in_background(found)
+        runs.embed_in_background(found)
     answer = {
         "added": [{"name": f.name, "image": image_out(f.image)} for f in report.added],
         "duplicates": [
@@ -464,33 +464,32 @@ def download_image(request, task: UUID, image: UUID):
 @api.get("/tasks/{uuid:task}/runs", response={200: list[RunOut], 404: Error}, tags=["training"])
 def list_runs(request, task: UUID):
     found = owned_task(request, task)
-    runs = list(found.runs.select_related("task"))
-    training.reconcile(runs)
-    return [run_out(run) for run in runs]
+    found_runs = list(found.runs.select_related("task"))
+    runs.reconcile(found_runs)
+    return [run_out(run) for run in found_runs]
 
 
 @api.post(
     "/tasks/{uuid:task}/runs",
-    response={201: RunOut, 400: Error, 404: Error, 409: Error, 503: Error},
+    response={200: RunOut, 201: RunOut, 400: Error, 404: Error, 409: Error, 503: Error},
     tags=["training"],
 )
 def start_run(request, task: UUID, payload: RunIn):
-    """Queue a training run. 409 while another run of the task is queued or training."""
+    """Queue a training run: 201 with the new run. While a run of the task is still
+    queued, that run takes in the images added since (200 with it); once it is training,
+    409."""
     found = owned_task(request, task)
-    current = found.current_run()
-    if current:
-        raise ApiError(409, f"Run {current.code} of this task is {current.status}; wait for it.")
     try:
-        run, started = training.start(found, payload.base_model, payload.mode, payload.time_budget)
-    except training.TrainingRefused as refusal:
+        run, started = runs.start(found, payload.base_model, payload.mode, payload.time_budget)
+    except runs.TrainingRefused as refusal:
         raise ApiError(400, str(refusal)) from None
-    except training.QueueUnavailable:
+    except runs.QueueUnavailable:
         raise ApiError(
             503, "The job queue is unavailable right now; training did not start."
         ) from None
-    if not started:
+    if started is runs.Started.BUSY:
         raise ApiError(409, f"Run {run.code} of this task is {run.status}; wait for it.")
-    return Status(201, run_out(run))
+    return Status(201 if started is runs.Started.NEW else 200, run_out(run))
 
 
 @api.get(
@@ -498,7 +497,7 @@ def start_run(request, task: UUID, payload: RunIn):
 )
 def read_run(request, task: UUID, run: UUID):
     found = owned_run(owned_task(request, task), run)
-    training.reconcile([found])
+    runs.reconcile([found])
     return run_out(found)
 
 
@@ -509,7 +508,7 @@ def read_run(request, task: UUID, run: UUID):
 )
 def cancel_run(request, task: UUID, run: UUID):
     found = owned_run(owned_task(request, task), run)
-    if not training.cancel(found):
+    if not runs.cancel(found):
         raise ApiError(409, f"Run {run} is {found.status}; only a queued or training run stops.")
     found.refresh_from_db()
     return run_out(found)
@@ -522,10 +521,8 @@ def cancel_run(request, task: UUID, run: UUID):
 )
 def activate_run(request, task: UUID, run: UUID):
     found = owned_run(owned_task(request, task), run)
-    try:
-        training.activate(found)
-    except training.TrainingRefused as refusal:
-        raise ApiError(409, str(refusal)) from None
+    if not found.activate():
+        raise ApiError(409, f"Run {run} is {found.status}; only a ready run can answer.")
     return run_out(found)
 
 
@@ -621,31 +618,44 @@ def classify_general(
 # Export
 
 
+EXPORT_RESPONSES = {
+    200: {
+        "description": "The model zip: model.onnx, labels.json, preprocess.json, "
+        "model_card.md, predict.py, model.torchscript.pt.",
+        "content": {"application/zip": {}},
+    },
+    202: {"description": "Being packaged; try again after Retry-After seconds."},
+    503: {"description": "The packaging failed (the detail says why); POST to try again."},
+}
+
+
 @api.get(
     "/tasks/{uuid:task}/export",
     response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
     tags=["export"],
-    openapi_extra={
-        "responses": {
-            200: {
-                "description": "The model zip: model.onnx, labels.json, preprocess.json, "
-                "model_card.md, predict.py, model.torchscript.pt.",
-                "content": {"application/zip": {}},
-            },
-            202: {"description": "Being packaged; try again after Retry-After seconds."},
-        }
-    },
+    openapi_extra={"responses": EXPORT_RESPONSES},
 )
 def export(request, task: UUID, run: UUID | None = None):
     """The model zip of the active run, or of `run`."""
-    found = owned_task(request, task)
-    chosen = answer_run(found, run)
-    if chosen.export_failure:
-        failure = chosen.export_failure
-        training.retry_packaging(chosen)
-        return error(request, 503, f"{failure} It is being tried again.", Retry_After="30")
-    if not chosen.export_ready:
-        training.package_in_background(chosen)
+    return model_zip(request, answer_run(owned_task(request, task), run))
+
+
+@api.post(
+    "/tasks/{uuid:task}/export",
+    response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
+    tags=["export"],
+    openapi_extra={"responses": EXPORT_RESPONSES},
+)
+def export_again(request, task: UUID, run: UUID | None = None):
+    """The same as GET, but a packaging that failed is tried again."""
+    return model_zip(request, answer_run(owned_task(request, task), run), retry=True)
+
+
+def model_zip(request, chosen, retry=False):
+    state = runs.model_zip(chosen, retry=retry)
+    if state is runs.ModelZip.FAILED:
+        return error(request, 503, f"{chosen.export_failure} POST to this URL to try again.")
+    if state is runs.ModelZip.PACKAGING:
         return error(
             request,
             202,

@@ -2,13 +2,21 @@
 schema publishes."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
 from pydantic import AfterValidator
 
 from tasks.models import CATEGORY_NAME_MAX_LENGTH, TrainingRun
+from trainer.choices import (
+    BASE_MODELS,
+    DEFAULT_BASE_MODEL,
+    DEFAULT_MODE,
+    DEFAULT_TIME_BUDGET,
+    MODES,
+    TIME_BUDGETS,
+)
 
 
 def printable(text):
@@ -124,9 +132,19 @@ class Deleted(Schema):
 
 
 class RunIn(Schema):
-    base_model: TrainingRun.BaseModel = TrainingRun.BaseModel.LITE2
-    mode: TrainingRun.Mode = TrainingRun.Mode.FAST
-    time_budget: int = Field(300, description="Seconds of fine-tuning in accurate mode.")
+    base_model: Literal[tuple(BASE_MODELS)] = Field(
+        DEFAULT_BASE_MODEL,
+        description="; ".join(
+            f"{name}: {base.title}, {base.summary}" for name, base in BASE_MODELS.items()
+        ),
+    )
+    mode: Literal[tuple(MODES)] = Field(
+        DEFAULT_MODE,
+        description="; ".join(f"{name}: {mode.summary}" for name, mode in MODES.items()),
+    )
+    time_budget: Literal[tuple(TIME_BUDGETS)] = Field(
+        DEFAULT_TIME_BUDGET, description="Seconds of fine-tuning in accurate mode."
+    )
 
 
 class RunOut(Schema):

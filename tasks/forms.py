@@ -3,7 +3,16 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
+from tasks import runs
 from tasks.models import Category, Task
+from trainer.choices import (
+    BASE_MODELS,
+    DEFAULT_BASE_MODEL,
+    DEFAULT_MODE,
+    DEFAULT_TIME_BUDGET,
+    MODES,
+    TIME_BUDGETS,
+)
 
 
 class TaskForm(forms.ModelForm):
@@ -86,3 +95,39 @@ class MoveForm(SelectionForm):
 
     def save(self):
         return self.selected_images().update(category=self.cleaned_data["category"])
+
+
+def choice_field(choices, default, coerce=str, **kwargs):
+    """A choice that falls back to its default when the request leaves it out, as the
+    API does, so that a script posting only the base model still trains."""
+    return forms.TypedChoiceField(
+        choices=choices,
+        coerce=coerce,
+        required=False,
+        empty_value=default,
+        initial=default,
+        **kwargs,
+    )
+
+
+class TrainForm(forms.Form):
+    """The training panel: the choices of trainer/choices.py, with their defaults."""
+
+    base_model = choice_field(
+        [(name, base.label) for name, base in BASE_MODELS.items()], DEFAULT_BASE_MODEL
+    )
+    mode = choice_field([(name, mode.label) for name, mode in MODES.items()], DEFAULT_MODE)
+    time_budget = choice_field(
+        list(TIME_BUDGETS.items()),
+        DEFAULT_TIME_BUDGET,
+        coerce=int,
+        label="Time budget (accurate mode)",
+    )
+
+    def __init__(self, *args, task, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def start(self):
+        """(run, runs.Started); raises runs.TrainingRefused or runs.QueueUnavailable."""
+        return runs.start(self.task, **self.cleaned_data)

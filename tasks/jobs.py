@@ -1,8 +1,8 @@
 """The training job, run by an RQ worker: one door between tasks/ and trainer/.
 
 It takes the run's primary key, loads rows, calls trainer, and writes the results
-back. PostgreSQL holds the truth about the run: every step is a conditional update
-that does nothing if the run was cancelled or settled meanwhile.
+back. PostgreSQL holds the truth about the run: every step is one of the run's state
+changes (TrainingRun), which does nothing if the run was cancelled or settled meanwhile.
 """
 
 import shutil
@@ -14,14 +14,12 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
 import trainer
-from tasks import training
+from tasks import runs
 from tasks.local_copies import local_file, local_folder
-from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
+from tasks.models import Image, ImageEmbedding, TrainingRun, delete_folder
 from trainer import export
 
 STAGES = {
@@ -50,24 +48,14 @@ class ProgressReport:
         if status is None or (status == self.stage and now - self.written < 0.5):
             return
         self.stage, self.written = status, now
-        updated = TrainingRun.objects.filter(pk=self.run.pk, status__in=TrainingRun.ACTIVE).update(
-            status=status,
-            percent=percent,
-            eta_seconds=None if eta is None else max(0, round(eta)),
-            heartbeat=timezone.now(),
-        )
-        if not updated:
+        if not self.run.report(status, percent, None if eta is None else max(0, round(eta))):
             raise RunStopped
 
 
 def train_run(run_id):
-    now = timezone.now()
-    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.EMBEDDING, started=now, heartbeat=now
-    )
-    if not claimed:
+    run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
+    if run is None or not run.claim():
         return
-    run = TrainingRun.objects.select_related("task").get(pk=run_id)
     workspace = Path(tempfile.mkdtemp(prefix=f"vizeapp-run-{run.code}-"))
     try:
         images, samples = load_samples(run)
@@ -93,11 +81,11 @@ def train_run(run_id):
         )
         folder = store_model(run, workspace / "model")
         finish(run, images, result, folder)
-        training.package_in_background(run)
+        runs.package_in_background(run)
     except RunStopped:
         return
     except Exception as error:
-        if training.fail(run, described(error)):
+        if run.fail(described(error)):
             delete_folder(default_storage, run.storage_folder)
         raise
     finally:
@@ -107,7 +95,7 @@ def train_run(run_id):
 def described(error):
     """Why a training job failed, in words for the run page."""
     if isinstance(error, JobTimeoutException):
-        return training.TIMED_OUT
+        return runs.TIMED_OUT
     if is_file_error(error):
         return f"Training failed: the server could not store the model ({error.strerror})."
     return f"Training failed: {error}"
@@ -124,6 +112,9 @@ def package_run(run_id):
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or run.status != TrainingRun.Status.READY or run.export_ready:
         return
+    if default_storage.exists(run.export_file):  # packaged before the run recorded it
+        run.packaged()
+        return
     try:
         with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
             packaged = export.package(
@@ -135,19 +126,17 @@ def package_run(run_id):
                 stored = default_storage.save(run.export_file, File(handle))
     except Exception as error:
         reason = error.strerror if is_file_error(error) else error
-        TrainingRun.objects.filter(pk=run.pk).update(
-            export_failure=f"The model zip could not be packaged: {reason}."
-        )
+        run.packaging_failed(f"The model zip could not be packaged: {reason}.")
         raise
     if stored != run.export_file:  # a concurrent job stored it first
         default_storage.delete(stored)
-    TrainingRun.objects.filter(pk=run.pk).update(export_failure="")
+    run.packaged()
 
 
 EMBEDDING_CHUNK = 64
 
 
-def embed_new_images(task_id, base_model=training.DEFAULT_BASE_MODEL):
+def embed_new_images(task_id, base_model=trainer.DEFAULT_BASE_MODEL):
     """Embed, while the person is still sorting, the images that have no features yet
     for the default base model, so that pressing Start training only fits the head."""
     pending = Image.objects.filter(task_id=task_id).exclude(embeddings__base_model=base_model)
@@ -222,7 +211,7 @@ def store_model(run, model_dir):
 
 
 def finish(run, images, result, folder):
-    """Ready and active in one transaction, unless the run was stopped meanwhile."""
+    """Ready and active, unless the run was stopped meanwhile."""
     misclassified = [
         {
             "image": str(images[mistake["index"]].code),
@@ -232,20 +221,6 @@ def finish(run, images, result, folder):
         }
         for mistake in result.misclassified
     ]
-    now = timezone.now()
-    with transaction.atomic():
-        finished = TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
-            status=TrainingRun.Status.READY,
-            percent=100,
-            eta_seconds=0,
-            metrics=result.metrics,
-            misclassified=misclassified,
-            model_folder=folder,
-            finished=now,
-            heartbeat=now,
-        )
-        if finished:
-            Task.objects.filter(pk=run.task_id).update(active_run=run.pk, updated=now)
-    if not finished:
+    if not run.finish(result.metrics, misclassified, folder):
         delete_folder(default_storage, folder)
         raise RunStopped

@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
+
 CATEGORY_NAME_MAX_LENGTH = 100
 
 
@@ -176,7 +178,22 @@ class Image(models.Model):
 
 
 class TrainingRun(models.Model):
-    """One training of a task's model: what it trained on, how it went, what it made."""
+    """One training of a task's model: what it trained on, how it went, what it made.
+
+    Its life, each arrow a method below that changes the row only if the run is still
+    where the arrow starts and says whether it did (a cancel, a dead worker and the job
+    itself may race; the database decides):
+
+        queued ──claim──▶ embedding ─report─▶ evaluating ─report─▶ fitting ──finish──▶ ready
+          │ take_in            │                   │                  │
+          └──────────────┬─────┴───────────────────┴──────────────────┘
+                         ├──fail──▶ failed
+                         └──cancel──▶ cancelled
+
+    A ready run's model zip is packaged by a job: waiting ──packaged──▶ packaged, or
+    waiting ──packaging_failed──▶ failed (export_failure says why) ──retry_packaging──▶
+    waiting. activate makes a ready run the one that answers for its task.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -187,24 +204,20 @@ class TrainingRun(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    class BaseModel(models.TextChoices):
-        LITE0 = "lite0", "EfficientNet-Lite0"
-        LITE1 = "lite1", "EfficientNet-Lite1"
-        LITE2 = "lite2", "EfficientNet-Lite2"
-
-    class Mode(models.TextChoices):
-        FAST = "fast", "Fast"
-        ACCURATE = "accurate", "Accurate"
-
     ACTIVE = (Status.QUEUED, Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
+    WORKING = (Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     task = models.ForeignKey(Task, models.CASCADE, related_name="runs")
-    base_model = models.CharField(max_length=20, choices=BaseModel)
-    mode = models.CharField(max_length=20, choices=Mode)
+    base_model = models.CharField(
+        max_length=20, choices=[(name, base.title) for name, base in BASE_MODELS.items()]
+    )
+    mode = models.CharField(
+        max_length=20, choices=[(name, mode.title) for name, mode in MODES.items()]
+    )
     seed = models.PositiveIntegerField(default=0)
     # Seconds of fine-tuning in accurate mode.
-    time_budget = models.PositiveIntegerField(default=300)
+    time_budget = models.PositiveIntegerField(default=DEFAULT_TIME_BUDGET)
     status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
     percent = models.PositiveSmallIntegerField(default=0)
     eta_seconds = models.PositiveIntegerField(null=True, blank=True)
@@ -218,6 +231,8 @@ class TrainingRun(models.Model):
     # [{"image": code, "true": name, "predicted": name, "scores": {name: score}}]
     misclassified = models.JSONField(default=list)
     model_folder = models.CharField(max_length=200, blank=True)
+    # Whether the model zip is packaged and stored, so that listing runs never asks storage.
+    export_ready = models.BooleanField(default=False)
     # Why the last packaging of the model zip failed; empty once it succeeds.
     export_failure = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -276,9 +291,103 @@ class TrainingRun(models.Model):
     def export_filename(self):
         return f"{slugify(self.task.name) or 'model'}-{str(self.code)[:8]}.zip"
 
-    @property
-    def export_ready(self):
-        return bool(self.model_folder) and default_storage.exists(self.export_file)
+    # State changes
+
+    def _change(self, condition, **changes):
+        """Write changes if the row still meets condition; whether it did. This object
+        follows the row only when it did."""
+        applied = bool(TrainingRun.objects.filter(condition, pk=self.pk).update(**changes))
+        if applied:
+            for name, value in changes.items():
+                setattr(self, name, value)
+        return applied
+
+    def take_in(self, samples, negative_label):
+        """A queued run trains on the images as they are now, not as when it was queued."""
+        return self._change(
+            models.Q(status=self.Status.QUEUED), samples=samples, negative_label=negative_label
+        )
+
+    def claim(self):
+        """The job starts working on a queued run (and no other job will)."""
+        now = timezone.now()
+        return self._change(
+            models.Q(status=self.Status.QUEUED),
+            status=self.Status.EMBEDDING,
+            started=now,
+            heartbeat=now,
+        )
+
+    def report(self, status, percent, eta_seconds):
+        """The job's progress, which is also the heartbeat the reconciler watches."""
+        return self._change(
+            models.Q(status__in=self.ACTIVE),
+            status=status,
+            percent=percent,
+            eta_seconds=eta_seconds,
+            heartbeat=timezone.now(),
+        )
+
+    def finish(self, metrics, misclassified, model_folder):
+        """Ready, and the task's active model, in one transaction."""
+        now = timezone.now()
+        with transaction.atomic():
+            finished = self._change(
+                models.Q(status__in=self.ACTIVE),
+                status=self.Status.READY,
+                percent=100,
+                eta_seconds=0,
+                metrics=metrics,
+                misclassified=misclassified,
+                model_folder=model_folder,
+                finished=now,
+                heartbeat=now,
+            )
+            if finished:
+                Task.objects.filter(pk=self.task_id).update(active_run=self.pk, updated=now)
+        return finished
+
+    def fail(self, reason):
+        return self._change(
+            models.Q(status__in=self.ACTIVE),
+            status=self.Status.FAILED,
+            reason=reason,
+            finished=timezone.now(),
+        )
+
+    def cancel(self):
+        return self._change(
+            models.Q(status__in=self.ACTIVE),
+            status=self.Status.CANCELLED,
+            reason="Cancelled.",
+            finished=timezone.now(),
+        )
+
+    def activate(self):
+        """Make this run, if it is ready, the model that answers for its task (a
+        rollback, or a redo)."""
+        activated = bool(
+            Task.objects.filter(
+                pk=self.task_id, runs__pk=self.pk, runs__status=self.Status.READY
+            ).update(active_run=self.pk, updated=timezone.now())
+        )
+        if activated:
+            self.task.refresh_from_db(fields=["active_run", "updated"])
+        return activated
+
+    def packaged(self):
+        return self._change(
+            models.Q(status=self.Status.READY), export_ready=True, export_failure=""
+        )
+
+    def packaging_failed(self, reason):
+        return self._change(
+            models.Q(status=self.Status.READY, export_ready=False), export_failure=reason
+        )
+
+    def retry_packaging(self):
+        """A failed packaging may be tried again (when someone asks for it)."""
+        return self._change(models.Q(export_failure__gt=""), export_failure="")
 
 
 class ImageEmbedding(models.Model):

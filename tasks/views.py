@@ -9,9 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tasks import imports, training
+from tasks import imports, runs
 from tasks import predictions as predictions_module
-from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm
+from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm, TrainForm
 from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES, ImageRejected, check_image
 from tasks.models import Category, Task, TrainingRun
 from tasks.throttling import Throttled, inference
@@ -172,7 +172,7 @@ def upload(request, task_code):
         task, files, category=category, folders_as_categories=target == "task"
     )
     if report.added:
-        training.embed_in_background(task)
+        runs.embed_in_background(task)
     if request.htmx:
         return render(request, "tasks/_upload_report.html", {"report": report})
     messages.info(request, report_summary(report))
@@ -302,57 +302,50 @@ def owned_run(task, run_code):
     return get_object_or_404(task.runs, code=run_code)
 
 
-def training_context(task):
+def training_context(task, train_form=None):
     current = task.current_run()
     if current:
-        training.reconcile([current])
+        runs.reconcile([current])
         current = task.current_run()
     return {
         "current_run": current,
         "active_run": task.active_run,
         "runs": list(task.runs.all()[:10]),
-        "readiness": training.readiness(task),
-        "base_models": training.BASE_MODELS,
-        "default_base_model": training.DEFAULT_BASE_MODEL,
-        "modes": training.MODES,
-        "default_mode": training.DEFAULT_MODE,
-        "time_budgets": training.TIME_BUDGETS,
-        "default_time_budget": training.DEFAULT_TIME_BUDGET,
+        "readiness": runs.readiness(task),
+        "train_form": train_form or TrainForm(task=task),
     }
+
+
+STARTED_MESSAGES = {
+    runs.Started.JOINED: "Training had not begun yet, so the queued run takes in your new photos.",
+    runs.Started.BUSY: "This task is already training; here is that run.",
+}
 
 
 @require_POST
 def train(request, task_code):
     task = owned_task(request, task_code)
+    form = TrainForm(request.POST, task=task)
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+        return redirect(task)
     try:
-        run, started = training.start(
-            task,
-            request.POST.get("base_model", training.DEFAULT_BASE_MODEL),
-            request.POST.get("mode", training.DEFAULT_MODE),
-            parse_seconds(request.POST.get("time_budget", training.DEFAULT_TIME_BUDGET)),
-        )
-    except training.TrainingRefused as refusal:
+        run, started = form.start()
+    except runs.TrainingRefused as refusal:
         messages.error(request, str(refusal))
         return redirect(task)
-    except training.QueueUnavailable:
+    except runs.QueueUnavailable:
         messages.error(request, "The job queue is unavailable right now; training did not start.")
         return redirect(task)
-    if not started:
-        messages.info(request, "This task is already training; here is that run.")
+    if started in STARTED_MESSAGES:
+        messages.info(request, STARTED_MESSAGES[started])
     return redirect(run)
-
-
-def parse_seconds(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def run_detail(request, task_code, run_code):
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
-    training.reconcile([run])
+    runs.reconcile([run])
     if request.htmx.target == "run-progress":
         context = {"task": task, "run": run, "poll": True}
         response = render(request, "tasks/_run_progress.html", context)
@@ -392,7 +385,7 @@ def confusion_rows(run):
 def run_cancel(request, task_code, run_code):
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
-    if training.cancel(run):
+    if runs.cancel(run):
         messages.success(request, "Training cancelled. The active model is unchanged.")
     return redirect(run)
 
@@ -401,12 +394,10 @@ def run_cancel(request, task_code, run_code):
 def run_activate(request, task_code, run_code):
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
-    try:
-        training.activate(run)
-    except training.TrainingRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
+    if run.activate():
         messages.success(request, "This model now answers for the task.")
+    else:
+        messages.error(request, "Only a ready run can answer for the task.")
     return redirect(run)
 
 
@@ -417,17 +408,16 @@ def run_export(request, task_code, run_code):
     run = owned_run(task, run_code)
     if run.status != TrainingRun.Status.READY:
         raise Http404("This run has no model to download.")
+    state = runs.model_zip(run, retry=request.method == "POST")
     if request.method == "POST":
-        training.retry_packaging(run)
         return redirect("tasks:run_export", task.code, run.code)
-    if run.export_ready:
+    if state is runs.ModelZip.READY:
         return FileResponse(
             default_storage.open(run.export_file),
             as_attachment=True,
             filename=run.export_filename,
             content_type="application/zip",
         )
-    training.package_in_background(run)
     return render(request, "tasks/run_export.html", {"task": task, "run": run})
 
 

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from tasks import imports, predictions, training
+from tasks import imports, predictions, runs
 from tasks.fetching import FetchRefused, fetch_image
 from tasks.imaging import ImageRejected, check_image
 from tasks.models import ApiKey, Task
@@ -170,8 +170,8 @@ def create_classifier(request):
         )
     add_examples(task, examples)
     try:
-        training.start(task)
-    except (training.TrainingRefused, training.QueueUnavailable) as refusal:
+        runs.start(task)
+    except (runs.TrainingRefused, runs.QueueUnavailable) as refusal:
         task.delete_with_files()
         raise WatsonError(400, f"Training could not start: {refusal}") from None
     return JsonResponse(classifier_json(Task.objects.get(pk=task.pk)))
@@ -238,7 +238,7 @@ def add_examples(task, examples):
         else:
             category = task.category_named(class_name)
         imports.import_files(task, [upload], category=category, limits=training_limits())
-    training.embed_in_background(task)
+    runs.embed_in_background(task)
 
 
 @watson_view(["GET", "POST", "DELETE"])
@@ -255,8 +255,8 @@ def classifier(request, classifier_id):
             )
         add_examples(task, examples)
         try:
-            training.start(task)  # while a run is training, that run is the retraining
-        except (training.TrainingRefused, training.QueueUnavailable) as refusal:
+            runs.start(task)  # while a run is training, that run is the retraining
+        except (runs.TrainingRefused, runs.QueueUnavailable) as refusal:
             raise WatsonError(400, f"Retraining could not start: {refusal}") from None
         task.save(update_fields=["updated"])
     return JsonResponse(classifier_json(Task.objects.get(pk=task.pk)))

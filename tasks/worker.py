@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from django.db import connections
 from rq import Worker as RQWorker
 
-from tasks import training
+from tasks import runs
 from tasks.models import TrainingRun
 
 # Seconds between the worker's sweeps of runs whose job is gone or silent.
@@ -29,12 +29,12 @@ class Worker(RQWorker):
     def handle_job_failure(self, job, queue, *args, **kwargs):
         super().handle_job_failure(job, queue, *args, **kwargs)
         with own_connections():
-            training.job_died(job.id, kwargs.get("exc_string", ""))
+            runs.job_died(job.id, kwargs.get("exc_string", ""))
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         with own_connections():
-            training.reconcile(TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE))
+            runs.reconcile(TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE))
 
 
 @contextmanager

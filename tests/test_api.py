@@ -207,11 +207,19 @@ def test_training_is_refused_with_the_reason_when_not_ready(api, task, ant_image
     assert "at least two categories" in response.json()["detail"]
 
 
-def test_a_second_run_while_one_is_active_is_409(api, task, ant_images):
-    current = task.runs.create(base_model="lite0", mode="fast", samples=[])
+def test_a_second_run_while_one_is_training_is_409(api, task, ant_images):
+    current = task.runs.create(base_model="lite0", mode="fast", samples=[], status="embedding")
     response = api.post(f"{V1}/tasks/{task.code}/runs", {}, "application/json")
     assert response.status_code == 409
     assert str(current.code) in response.json()["detail"]
+
+
+def test_a_second_run_while_one_is_queued_joins_it_with_the_new_images(api, task, ant_images):
+    queued = task.runs.create(base_model="lite0", mode="fast", samples=[])
+    response = api.post(f"{V1}/tasks/{task.code}/runs", {}, "application/json")
+    assert (response.status_code, response.json()["code"]) == (200, str(queued.code))
+    queued.refresh_from_db()
+    assert len(queued.samples) == len(ant_images)
 
 
 def test_an_unknown_base_model_is_400_naming_the_field(api, task):

@@ -7,8 +7,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, connections
 from django.test import RequestFactory
 
-from tasks import training
-from tasks.models import TrainingRun
+from tasks import runs
 from tasks.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +48,7 @@ def test_a_request_after_the_connection_was_dropped_succeeds(api_key):
 
 
 def test_a_worker_whose_connection_was_dropped_runs_the_next_job(shapes_task, training_queue):
-    run, _ = training.start(shapes_task, base_model=TrainingRun.BaseModel.LITE0)
+    run, _ = runs.start(shapes_task, base_model="lite0")
     drop_connection()
     Worker([training_queue], connection=training_queue.connection).work(burst=True)
     run.refresh_from_db()

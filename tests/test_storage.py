@@ -133,18 +133,24 @@ def test_a_model_zip_that_cannot_be_packaged_says_why_and_is_tried_again_on_requ
     assert (run.export_failure, run.export_ready) == ("", True)
 
 
-def test_the_api_answers_503_for_a_failed_packaging_and_tries_again(
+def test_the_api_answers_503_for_a_failed_packaging_and_tries_again_on_post(
     small_disk, api, trained_on_small_disk, django_capture_on_commit_callbacks
 ):
-    run = trained_on_small_disk
+    run, packaging = trained_on_small_disk, django_rq.get_queue("default")
     fill(small_disk)
-    work(django_rq.get_queue("default"))
+    work(packaging)
     state = api.get(f"/api/v1/tasks/{run.task.code}/runs/{run.code}").json()
     assert (
         state["export_failure"] == "The model zip could not be packaged: No space left on device."
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api.get(f"/api/v1/tasks/{run.task.code}/export")
-    assert (response.status_code, response["Retry-After"]) == (503, "30")
+    response = api.get(f"/api/v1/tasks/{run.task.code}/export")
+    assert response.status_code == 503
     assert "No space left on device" in response.json()["detail"]
-    assert django_rq.get_queue("default").count == 1
+    assert packaging.count == 0  # asking again with GET does not start it again
+
+    (small_disk / "filler").unlink()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/tasks/{run.task.code}/export")
+    assert (response.status_code, response["Retry-After"]) == (202, "5")
+    work(packaging)
+    assert api.get(f"/api/v1/tasks/{run.task.code}/export").status_code == 200

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rq import SimpleWorker
 
-from tasks import jobs, training
+from tasks import jobs, runs
 from tasks.models import ImageEmbedding, TrainingRun
 from tests.conftest import add_pictures, start_training, work
 from tests.images import encode, picture
@@ -47,7 +47,7 @@ def test_a_training_job_carries_the_run_id_and_nothing_pickled(
 
 
 def test_a_run_taken_by_two_workers_is_trained_once(shapes_task):
-    run, _ = training.start(shapes_task, base_model="lite0")
+    run, _ = runs.start(shapes_task, base_model="lite0")
     jobs.train_run(run.pk)
     run.refresh_from_db()
     finished = run.finished
@@ -237,7 +237,7 @@ def test_an_accurate_run_goes_past_its_budget_and_still_finishes(task, training_
     for kind in ("discs", "squares"):
         add_pictures(task, task.categories.create(name=kind), kind, 12)
     run = task.runs.create(
-        base_model="lite0", mode="accurate", time_budget=1, samples=training.frozen_samples(task)
+        base_model="lite0", mode="accurate", time_budget=1, samples=runs.frozen_samples(task)
     )
     jobs.train_run(run.pk)
     run.refresh_from_db()
@@ -258,7 +258,7 @@ def test_accurate_mode_is_refused_below_ten_images_per_category(
 
 def test_an_empty_negative_category_neither_blocks_nor_warns(shapes_task):
     shapes_task.categories.create(name="other", is_negative=True)
-    check = training.readiness(shapes_task)
+    check = runs.readiness(shapes_task)
     assert check.can_train
     assert not any("other" in warning for warning in check.warnings)
 
@@ -266,22 +266,32 @@ def test_an_empty_negative_category_neither_blocks_nor_warns(shapes_task):
 def test_starting_again_while_queued_adds_the_new_images_to_that_run(
     shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
-    first, started = training.start(shapes_task, "lite0")
+    first, started = runs.start(shapes_task, "lite0")
     add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 2, start=50)
-    again, started_again = training.start(shapes_task, "lite0")
-    assert (again, started, started_again) == (first, True, False)
+    again, started_again = runs.start(shapes_task, "lite0")
+    assert (again, started, started_again) == (first, runs.Started.NEW, runs.Started.JOINED)
     assert len(again.samples) == 14
+
+
+def test_starting_again_while_training_changes_nothing(shapes_task, training_queue):
+    first, _ = runs.start(shapes_task, "lite0")
+    assert first.claim()
+    add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 2, start=50)
+    again, started_again = runs.start(shapes_task, "lite0")
+    assert (again, started_again) == (first, runs.Started.BUSY)
+    again.refresh_from_db()
+    assert len(again.samples) == 12
 
 
 def test_one_category_and_its_negative_examples_can_train(task, ants):
     add_pictures(task, ants, "discs", 3)
     add_pictures(task, task.categories.create(name="other", is_negative=True), "blank", 3)
-    assert training.readiness(task).can_train
+    assert runs.readiness(task).can_train
 
 
 def test_negative_examples_alone_cannot_train(task):
     add_pictures(task, task.categories.create(name="other", is_negative=True), "blank", 3)
-    assert not training.readiness(task).can_train
+    assert not runs.readiness(task).can_train
 
 
 def test_the_page_warns_about_few_and_unbalanced_images(owner_client, task, ants, bees):
@@ -324,11 +334,11 @@ def test_a_run_whose_worker_died_is_failed_by_the_reconciler(shapes_task, traini
     run = shapes_task.runs.create(
         base_model="lite0", mode="fast", status="embedding", samples=[], heartbeat=timezone.now()
     )
-    training.reconcile([run])
+    runs.reconcile([run])
     assert run.status == "embedding"
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat=timezone.now() - timedelta(minutes=2))
     run.refresh_from_db()
-    training.reconcile([run])
+    runs.reconcile([run])
     assert run.status == "failed"
     assert "worker stopped reporting" in run.reason
 
@@ -339,10 +349,10 @@ def test_a_queued_run_whose_job_is_still_queued_is_left_alone(
     settings.VIZE_RUN_STALE_SECONDS = 0
     start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
     run = shapes_task.runs.get()
-    training.reconcile([run])
+    runs.reconcile([run])
     assert run.status == "queued"
     training_queue.empty()
-    training.reconcile([run])
+    runs.reconcile([run])
     assert run.status == "failed"
     assert "lost from the queue" in run.reason
 
@@ -354,7 +364,7 @@ def test_a_queued_run_lost_when_redis_was_flushed_is_failed_by_the_reconciler(
     start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
     training_queue.connection.flushdb()
     run = shapes_task.runs.get()
-    training.reconcile([run])
+    runs.reconcile([run])
     assert run.status == "failed"
     assert "lost from the queue" in run.reason
 
@@ -370,9 +380,9 @@ def test_a_run_whose_job_vanished_with_a_redis_restart_mid_training_is_failed(
         samples=[],
         heartbeat=timezone.now() - timedelta(minutes=2),
     )
-    training.enqueue(run)
+    runs.enqueue(run)
     training_queue.connection.flushdb()
-    training.reconcile([run])
+    runs.reconcile([run])
     assert run.status == "failed"
     assert "stopped reporting" in run.reason
 
@@ -420,7 +430,7 @@ def test_a_training_job_that_died_fails_its_run_and_removes_its_files(shapes_tas
     partial = media_root / run.storage_folder / "model.onnx"
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"half a model")
-    training.job_died(run.job_id, "Work-horse terminated unexpectedly (signal 9)")
+    runs.job_died(run.job_id, "Work-horse terminated unexpectedly (signal 9)")
     run.refresh_from_db()
     assert run.status == "failed"
     assert "signal 9" in run.reason
@@ -434,10 +444,10 @@ def test_a_run_past_the_job_timeout_fails_and_leaves_no_model(
         add_pictures(shapes_task, shapes_task.categories.get(name=kind), kind, 4, start=20)
     settings.VIZE_TRAINING_TIMEOUT = 3
     with django_capture_on_commit_callbacks(execute=True):
-        run, _ = training.start(shapes_task, base_model="lite0", mode="accurate", time_budget=120)
+        run, _ = runs.start(shapes_task, base_model="lite0", mode="accurate", time_budget=120)
     work(training_queue)
     run.refresh_from_db()
-    assert (run.status, run.reason) == ("failed", training.TIMED_OUT)
+    assert (run.status, run.reason) == ("failed", runs.TIMED_OUT)
     assert not (media_root / run.storage_folder).exists()
 
 
@@ -450,15 +460,15 @@ def test_a_work_horse_killed_past_the_timeout_is_reported_as_timed_out(shapes_ta
         samples=[],
         started=timezone.now() - timedelta(seconds=6),
     )
-    training.job_died(run.job_id, "Work-horse terminated unexpectedly")
+    runs.job_died(run.job_id, "Work-horse terminated unexpectedly")
     run.refresh_from_db()
-    assert (run.status, run.reason) == ("failed", training.TIMED_OUT)
+    assert (run.status, run.reason) == ("failed", runs.TIMED_OUT)
 
 
 def test_a_job_that_died_after_its_run_ended_changes_nothing(shapes_task):
     run = shapes_task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
-    training.job_died(run.job_id, "killed")
-    training.job_died(f"embed-task-{shapes_task.code}", "killed")
+    runs.job_died(run.job_id, "killed")
+    runs.job_died(f"embed-task-{shapes_task.code}", "killed")
     run.refresh_from_db()
     assert run.status == "ready"
 

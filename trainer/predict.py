@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from trainer.backbones import DEFAULT_BASE_MODEL, Preprocessing, base_model
+from trainer.files import DESCRIPTION_FILE, MODEL_FILE
 from trainer.portable import load_rgb, ranked, to_input, to_rgb
 from trainer.runtime import cached_graph, session
-from trainer.files import DESCRIPTION_FILE, MODEL_FILE
 
 BATCH_SIZE = 16
 

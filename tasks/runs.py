@@ -1,10 +1,14 @@
-"""Starting, cancelling, activating and reconciling training runs: the rules about
-runs that pages and APIs share. The work itself happens in tasks/jobs.py, on a worker."""
+"""The rules about training runs that the pages, /api/v1 and the Watson API share:
+whether a task may train, starting a run (one rule for pressing Start while one is
+queued), the model zip's policy, cancelling, and settling runs whose worker died. The
+run's state changes themselves are methods of TrainingRun; the work happens on a worker
+(tasks/jobs.py)."""
 
 import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import Enum
 
 import django_rq
 from django.conf import settings
@@ -16,24 +20,16 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from tasks.models import TrainingRun, delete_folder
+from trainer.choices import (
+    ACCURATE,
+    DEFAULT_BASE_MODEL,
+    DEFAULT_MODE,
+    DEFAULT_TIME_BUDGET,
+    HOLDOUT_MIN_PER_CATEGORY,
+)
 
 logger = logging.getLogger(__name__)
 
-BASE_MODELS = {
-    TrainingRun.BaseModel.LITE0: "EfficientNet-Lite0: fastest",
-    TrainingRun.BaseModel.LITE1: "EfficientNet-Lite1",
-    TrainingRun.BaseModel.LITE2: "EfficientNet-Lite2: most accurate",
-}
-# Lite2: 0.967 against Lite0's 0.941 on hymenoptera (bench/train.py), seconds either way.
-DEFAULT_BASE_MODEL = TrainingRun.BaseModel.LITE2
-MODES = {
-    TrainingRun.Mode.FAST: "Fast: a new head on the base model's features (seconds)",
-    TrainingRun.Mode.ACCURATE: "Accurate: fine-tune the whole network (minutes)",
-}
-DEFAULT_MODE = TrainingRun.Mode.FAST
-TIME_BUDGETS = {120: "2 minutes", 300: "5 minutes", 600: "10 minutes", 1200: "20 minutes"}
-DEFAULT_TIME_BUDGET = 300
-ACCURATE_MIN_IMAGES = 10
 MIN_IMAGES = 2
 FEW_IMAGES = 5
 IMBALANCE = 3
@@ -115,33 +111,33 @@ def negative_label(task):
     return negative.name if negative else ""
 
 
+class Started(Enum):
+    """What pressing Start did. Every face maps it to its own answer."""
+
+    NEW = "new"  # a new run is queued
+    JOINED = "joined"  # the queued run takes in the images added since it was queued
+    BUSY = "busy"  # a run is already training on the images it took
+
+
 def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DEFAULT_TIME_BUDGET):
-    """(run, started): a new queued run, or the run already queued or training. A run
-    still queued takes in the images added since it was queued."""
+    """(run, Started): a new queued run, or the run already queued or training. The
+    choices are the caller's to validate (TrainForm, the API's RunIn); the rules about the
+    task's images are checked here."""
     current = task.current_run()
     if current:
-        TrainingRun.objects.filter(pk=current.pk, status=TrainingRun.Status.QUEUED).update(
-            samples=frozen_samples(task), negative_label=negative_label(task)
-        )
-        current.refresh_from_db()
-        return current, False
-    if base_model not in BASE_MODELS:
-        raise TrainingRefused(f"Unknown base model “{base_model}”.")
-    if mode not in MODES:
-        raise TrainingRefused(f"Unknown training mode “{mode}”.")
-    if time_budget not in TIME_BUDGETS:
-        raise TrainingRefused("Choose a time budget from the list.")
+        return join(task, current)
     check = readiness(task)
     if not check.can_train:
         raise TrainingRefused(" ".join(check.problems))
-    if mode == TrainingRun.Mode.ACCURATE:
+    if mode == ACCURATE:
         small = [
-            c for c in task.categories_with_counts() if 0 < c.image_count < ACCURATE_MIN_IMAGES
+            c for c in task.categories_with_counts() if 0 < c.image_count < HOLDOUT_MIN_PER_CATEGORY
         ]
         if small:
             raise TrainingRefused(
-                f"Accurate mode needs at least {ACCURATE_MIN_IMAGES} images in each category "
-                f"(“{small[0].name}” has {small[0].image_count}); fast mode works with fewer."
+                f"Accurate mode needs at least {HOLDOUT_MIN_PER_CATEGORY} images in each "
+                f"category (“{small[0].name}” has {small[0].image_count}); fast mode works "
+                "with fewer."
             )
     try:
         with transaction.atomic():
@@ -154,12 +150,19 @@ def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DE
             )
     except IntegrityError:
         # Another request started one between our check and our insert.
-        return task.current_run(), False
+        return join(task, task.current_run())
     enqueue(run)
-    return run, True
+    return run, Started.NEW
+
+
+def join(task, current):
+    joined = current.take_in(frozen_samples(task), negative_label(task))
+    return current, Started.JOINED if joined else Started.BUSY
 
 
 def enqueue(run):
+    # The job is named, not imported: tasks.jobs imports this module, and the web
+    # process has no need to load the worker's side.
     try:
         django_rq.get_queue("training").enqueue(
             "tasks.jobs.train_run",
@@ -170,7 +173,7 @@ def enqueue(run):
             failure_ttl=86400,
         )
     except RedisError as error:
-        fail(run, "The job queue is unavailable, so the run could not start. Try again.")
+        run.fail("The job queue is unavailable, so the run could not start. Try again.")
         raise QueueUnavailable(str(error)) from error
 
 
@@ -190,11 +193,8 @@ def embed_in_background(task):
 
 
 def package_in_background(run):
-    """Queue the packaging of the run's model zip (tasks/jobs.py package_run); a failed
-    packaging is tried again only when someone asks (retry_packaging), not on every
-    visit of the waiting page."""
-    if run.export_failure:
-        return
+    """Queue the packaging of the run's model zip (tasks/jobs.py package_run). Asking
+    twice is harmless: the job does nothing once the zip is stored."""
     try:
         django_rq.get_queue("default").enqueue(
             "tasks.jobs.package_run", run.pk, job_id=f"package-run-{run.code}"
@@ -203,39 +203,35 @@ def package_in_background(run):
         logger.warning("Redis is unavailable; the model zip of run %s waits", run.code)
 
 
-def retry_packaging(run):
-    TrainingRun.objects.filter(pk=run.pk).update(export_failure="")
-    run.export_failure = ""
+class ModelZip(Enum):
+    """Where a ready run's model zip stands, for whoever asked for it."""
+
+    READY = "ready"  # stored: download it
+    PACKAGING = "packaging"  # a job is packaging it: ask again in a few seconds
+    FAILED = "failed"  # run.export_failure says why; asking with retry packages it again
+
+
+def model_zip(run, retry=False):
+    """The one export policy of the pages and the API: asking for the zip of a ready run
+    packages it if that has not happened yet; a packaging that failed is reported, and
+    tried again only when asked with retry (the page's Try again, the API's POST), so
+    that looking at a failure never repeats seconds of work on every refresh."""
+    if run.export_ready:
+        return ModelZip.READY
+    if run.export_failure and not (retry and run.retry_packaging()):
+        return ModelZip.FAILED
     package_in_background(run)
-
-
-def fail(run, reason):
-    """Whether the run was still active and is now failed."""
-    return bool(
-        TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
-            status=TrainingRun.Status.FAILED, reason=reason, finished=timezone.now()
-        )
-    )
+    return ModelZip.PACKAGING
 
 
 def cancel(run):
-    """Mark the run cancelled; a job that is training sees it at its next progress
-    report and stops, and a queued job is taken off the queue."""
-    cancelled = TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.ACTIVE).update(
-        status=TrainingRun.Status.CANCELLED, reason="Cancelled.", finished=timezone.now()
-    )
-    if cancelled:
-        with contextlib.suppress(NoSuchJobError, RedisError, ValueError):
-            Job.fetch(run.job_id, connection=django_rq.get_connection("training")).cancel()
-    return bool(cancelled)
-
-
-def activate(run):
-    """Make a ready run the model that answers for its task (a rollback, or a redo)."""
-    if run.status != TrainingRun.Status.READY:
-        raise TrainingRefused("Only a ready run can answer for the task.")
-    run.task.active_run = run
-    run.task.save(update_fields=["active_run", "updated"])
+    """Cancel the run; a job that is training sees it at its next progress report and
+    stops, and a queued job is taken off the queue."""
+    if not run.cancel():
+        return False
+    with contextlib.suppress(NoSuchJobError, RedisError, ValueError):
+        Job.fetch(run.job_id, connection=django_rq.get_connection("training")).cancel()
+    return True
 
 
 def job_died(job_id, detail):
@@ -254,7 +250,7 @@ def job_died(job_id, detail):
         reason = TIMED_OUT
     else:
         reason = f"The training process died (killed, or out of memory): {detail.strip()}"
-    if fail(run, reason):
+    if run.fail(reason):
         delete_folder(default_storage, run.storage_folder)
 
 
@@ -288,5 +284,5 @@ def reconcile(runs):
             if run.status == TrainingRun.Status.QUEUED
             else "The worker stopped reporting (it was killed, ran out of memory or restarted)."
         )
-        fail(run, reason)
-        run.refresh_from_db()
+        if not run.fail(reason):
+            run.refresh_from_db()
