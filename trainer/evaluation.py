@@ -8,6 +8,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from trainer import heads
 from trainer.choices import HOLDOUT_MIN_PER_CATEGORY
+
 HOLDOUT_FRACTION = 0.2
 
 
