@@ -13,6 +13,7 @@ import trainer
 from tests.images import picture
 from trainer import portable, predict, runtime
 from trainer.backbones import BASE_MODELS
+from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +135,9 @@ def test_training_and_prediction_run_without_importing_torch():
     assert not imported_by_trainer("torch")
 
 
-def test_accurate_mode_fine_tunes_and_keeps_the_best_checkpoint(model_cache, tmp_path):
+def test_accurate_mode_measures_fine_tuning_on_a_hold_out_then_fine_tunes_on_all_images(
+    model_cache, tmp_path
+):
     folder = tmp_path / "pictures"
     folder.mkdir()
     chosen = []
@@ -156,6 +159,12 @@ def test_accurate_mode_fine_tunes_and_keeps_the_best_checkpoint(model_cache, tmp
     assert labels == ["discs"]
 
 
+def test_every_mode_has_a_fitter():
+    from trainer.training import FITTERS
+
+    assert FITTERS.keys() == trainer.MODES.keys()
+
+
 def test_accurate_mode_needs_a_hold_out(pictures, model_cache, tmp_path):
     with pytest.raises(ValueError, match="at least 10 images in each category"):
         trainer.train(config(model_cache, mode="accurate"), samples(pictures), tmp_path)
@@ -163,7 +172,7 @@ def test_accurate_mode_needs_a_hold_out(pictures, model_cache, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_torch_does(
-    model_cache, tmp_path
+    tmp_path,
 ):
     import torch
 
@@ -173,12 +182,13 @@ def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_tor
     rng = np.random.default_rng(0)
     weight, bias = rng.normal(size=(2, 1280)), rng.normal(size=2)
     classifier = Classifier(imagenet_network("lite0"), weight, bias).eval()
-    finetune.export(classifier, config(model_cache), tmp_path / "model.onnx", tmp_path / "model.pt")
+    finetune.FineTunedNetwork(classifier, "lite0").write(tmp_path)
     pixels = rng.normal(size=(3, 3, 224, 224)).astype(np.float32)
-    (onnx_scores,) = runtime.session(tmp_path / "model.onnx").run(None, {"pixels": pixels})
+    (onnx_scores,) = runtime.session(tmp_path / MODEL_FILE).run(None, {"pixels": pixels})
     with torch.inference_mode():
         torch_scores = classifier(torch.from_numpy(pixels)).numpy()
-        scripted_scores = torch.jit.load(tmp_path / "model.pt")(torch.from_numpy(pixels)).numpy()
+        scripted = torch.jit.load(tmp_path / TORCHSCRIPT_FILE)
+        scripted_scores = scripted(torch.from_numpy(pixels)).numpy()
     assert np.abs(onnx_scores - torch_scores).max() < 1e-4
     assert np.abs(scripted_scores - torch_scores).max() < 1e-5
 

@@ -13,6 +13,7 @@ else on the training path.
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from trainer.backbones import base_model
+from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE
 from trainer.networks import Classifier, export_onnx, export_torchscript, imagenet_network
 from trainer.portable import load_rgb
 
@@ -132,8 +134,9 @@ def accuracy(probabilities, labels):
 
 
 def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_progress):
-    """(classifier or None, held-out probabilities, report). None means no epoch beat
-    the fast model: the caller keeps that."""
+    """(FineTunedNetwork or None, held-out probabilities, report). The networks start
+    from part_head (fitted on train) and all_head (fitted on all images). None means
+    fine-tuning scored clearly worse than the fast model: the caller keeps all_head."""
     torch.manual_seed(config.seed)
     started = time.monotonic()
     budget = config.time_budget
@@ -144,7 +147,7 @@ def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_
 
     recipe = Recipe(config, paths, labels, report_progress)
     held_out = labels[validation]
-    classifier = recipe.classifier(*part_head)
+    classifier = recipe.classifier(part_head.weight, part_head.bias)
     fast_probabilities = recipe.probabilities(classifier, validation)
     selection_budget = budget * SELECTION_SHARE
     epochs = 0
@@ -178,7 +181,7 @@ def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_
     seconds_per_epoch = epoch_seconds * len(paths) / len(train)
     left = budget - (time.monotonic() - started)
     final_epochs = max(1, min(epochs, int(left / seconds_per_epoch)))
-    final = recipe.classifier(*all_head)
+    final = recipe.classifier(all_head.weight, all_head.bias)
     steps = final_epochs * math.ceil(len(paths) / BATCH_SIZE)
     final_training = recipe.epochs(
         final,
@@ -192,12 +195,17 @@ def fine_tune(config, paths, labels, train, validation, part_head, all_head, on_
         next(final_training)
     report["final_epochs"] = final_epochs
     report["seconds"] = round(time.monotonic() - started, 1)
-    return final.eval(), tuned_probabilities, report
+    return FineTunedNetwork(final.eval(), config.base_model), tuned_probabilities, report
 
 
-def export(classifier, config, onnx_path, torchscript_path):
-    """The fine-tuned network as ONNX (what the server runs) and as TorchScript (for the
-    export): written now, while its torch weights exist."""
-    size = base_model(config.base_model).preprocessing.size
-    export_onnx(classifier, size, onnx_path, "scores")
-    export_torchscript(classifier, size, torchscript_path)
+@dataclass(frozen=True)
+class FineTunedNetwork:
+    classifier: Classifier
+    base_model: str
+
+    def write(self, out_dir):
+        """ONNX (what the server runs) and TorchScript (for the export): written now,
+        while the torch weights exist."""
+        size = base_model(self.base_model).preprocessing.size
+        export_onnx(self.classifier, size, out_dir / MODEL_FILE, "scores")
+        export_torchscript(self.classifier, size, out_dir / TORCHSCRIPT_FILE)

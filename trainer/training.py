@@ -1,11 +1,15 @@
-"""The training driver: embed what is not embedded yet, evaluate honestly, fit the
-final model on every image, and write a model that describes itself."""
+"""The training driver: embed what is not embedded yet, let the mode's fitter measure
+and fit a model, then write that model and a description of it.
+
+A recipe is a fitter, fit(config, data: Embedded, progress) -> Fitted, named in FITTERS
+under its mode."""
 
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime
@@ -13,8 +17,16 @@ import sklearn
 
 from trainer import embedding, evaluation, heads
 from trainer.backbones import base_model
-from trainer.choices import DEFAULT_BASE_MODEL, DEFAULT_MODE, DEFAULT_TIME_BUDGET, MODES
-from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
+from trainer.choices import (
+    ACCURATE,
+    DEFAULT_BASE_MODEL,
+    DEFAULT_MODE,
+    DEFAULT_TIME_BUDGET,
+    FAST,
+    HOLDOUT_MIN_PER_CATEGORY,
+    MODES,
+)
+from trainer.files import DESCRIPTION_FILE, MODEL_FILE
 from trainer.runtime import cached_graph, with_linear_head
 
 
@@ -64,17 +76,76 @@ class Progress:
         self("embedding", 80 * done_fraction, eta)
 
 
+@dataclass
+class Embedded:
+    """The images as every fitter takes them. labels index classes (the negative
+    category last); new_embeddings are those computed by this run, by sample index, for
+    the caller to store."""
+
+    classes: list[str]
+    paths: list[str]
+    features: np.ndarray
+    mirrored: np.ndarray
+    labels: np.ndarray
+    new_embeddings: dict[int, tuple[np.ndarray, np.ndarray]]
+
+
+class Model(Protocol):
+    def write(self, out_dir: Path) -> None:
+        """Write the model file (and any other form of the model) into out_dir."""
+
+
+@dataclass
+class Fitted:
+    """What every fitter returns: the recipe's metrics, measured on held-out images,
+    the held-out images it got wrong, and the final model, fitted on every image."""
+
+    metrics: dict
+    misclassified: list[dict]
+    model: Model
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """A linear head on the base model's cached features graph, its temperature folded
+    into weight and bias."""
+
+    base_model: str
+    cache_dir: str | None
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def write(self, out_dir):
+        features = cached_graph(self.base_model, "features", self.cache_dir)
+        with_linear_head(features, self.weight, self.bias, out_dir / MODEL_FILE)
+
+
 def train(config, samples, out_dir, on_progress=None):
     """Train a model of config.mode on samples and write it into out_dir."""
-    if config.mode not in MODES:
+    if config.mode not in FITTERS:
         raise ValueError(f"unknown mode {config.mode!r}; choose from {sorted(MODES)}")
+    progress = Progress(on_progress)
+    data = embedded(samples, config, progress)
+    fitted = FITTERS[config.mode](config, data, progress)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fitted.model.write(out_dir)
+    describe(out_dir, config, data.classes, fitted.metrics, samples)
+    progress("ready", 100, 0)
+    return TrainResult(
+        data.classes, fitted.metrics, fitted.misclassified, out_dir, data.new_embeddings
+    )
+
+
+def embedded(samples, config, progress):
+    """The samples' classes, labels and embeddings, embedding those that have none (and
+    keeping the new embeddings on the samples)."""
     base = base_model(config.base_model)
     classes = sorted({s.label for s in samples} - {config.negative_label})
     if config.negative_label in {s.label for s in samples}:
         classes.append(config.negative_label)
     if len(classes) < 2:
         raise ValueError("training needs at least two categories with images")
-    progress = Progress(on_progress)
     progress("embedding", 0)
 
     missing = [i for i, s in enumerate(samples) if s.features is None]
@@ -89,105 +160,101 @@ def train(config, samples, out_dir, on_progress=None):
         for row, i in enumerate(missing):
             new_embeddings[i] = (features[row], mirrored[row])
             samples[i].features, samples[i].mirrored = features[row], mirrored[row]
-    features = np.stack([s.features for s in samples]).astype(np.float32)
-    mirrored = np.stack([s.mirrored for s in samples]).astype(np.float32)
-    labels = np.array([classes.index(s.label) for s in samples])
+    return Embedded(
+        classes,
+        [s.path for s in samples],
+        np.stack([s.features for s in samples]).astype(np.float32),
+        np.stack([s.mirrored for s in samples]).astype(np.float32),
+        np.array([classes.index(s.label) for s in samples]),
+        new_embeddings,
+    )
 
-    if config.mode == "accurate":
-        return train_accurate(
-            config, samples, classes, features, mirrored, labels, out_dir, progress, new_embeddings
-        )
 
+def fit_fast(config, data, progress):
+    """A linear head on the features (trainer/heads.py), measured as
+    evaluation.held_out_predictions says, then fitted on all images."""
     progress("evaluating", 80, 2)
     indices, probabilities, method, choice = evaluation.held_out_predictions(
-        features, mirrored, labels, config.seed
+        data.features, data.mirrored, data.labels, config.seed
     )
-    metrics = evaluation.metrics(labels[indices], probabilities, classes, method)
-    misclassified = mistakes(indices, probabilities, labels, classes)
+    metrics = evaluation.metrics(data.labels[indices], probabilities, data.classes, method)
 
     progress("fitting", 90, 1)
-    choice = choice or heads.choose(features, mirrored, labels, config.seed)
-    model = heads.fit(features, mirrored, labels, choice.c, config.seed)
+    choice = choice or heads.choose(data.features, data.mirrored, data.labels, config.seed)
     metrics["regularisation_c"] = choice.c
     metrics["temperature"] = choice.temperature
-    weight, bias = heads.weights(model)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with_linear_head(
-        cached_graph(base.name, "features", config.cache_dir),
-        weight / choice.temperature,
-        bias / choice.temperature,
-        out_dir / MODEL_FILE,
+    return Fitted(
+        metrics, mistakes(data, indices, probabilities), linear_head(config, data, choice)
     )
-    describe(out_dir, config, base, classes, metrics, samples)
-    progress("ready", 100, 0)
-    return TrainResult(classes, metrics, misclassified, out_dir, new_embeddings)
 
 
-def mistakes(indices, probabilities, labels, classes):
-    return [
-        {
-            "index": int(i),
-            "true": classes[labels[i]],
-            "predicted": classes[int(p.argmax())],
-            "scores": {name: float(score) for name, score in zip(classes, p, strict=True)},
-        }
-        for i, p in zip(indices, probabilities, strict=True)
-        if p.argmax() != labels[i]
-    ]
-
-
-def train_accurate(
-    config, samples, classes, features, mirrored, labels, out_dir, progress, new_embeddings
-):
-    """Fine-tune (trainer/finetune.py): measured on a hold-out against the fast model,
-    then fine-tuned on all images; the fast model if fine-tuning scored clearly worse."""
+def fit_accurate(config, data, progress):
+    """Fine-tune the whole network (trainer/finetune.py): measured on a hold-out against
+    the fast model, then fine-tuned on all images; the fast model if fine-tuning scored
+    clearly worse."""
     from trainer import finetune  # torch, only for this mode
 
-    method, parts = evaluation.splits(labels, config.seed)
+    method, parts = evaluation.splits(data.labels, config.seed)
     if len(parts) != 1:
         raise ValueError(
-            f"accurate mode needs at least {evaluation.HOLDOUT_MIN_PER_CATEGORY} images in "
+            f"accurate mode needs at least {HOLDOUT_MIN_PER_CATEGORY} images in "
             "each category, to keep some aside for measuring the fine-tuning"
         )
     ((train, test),) = parts
     progress("fitting", 80, config.time_budget)
-    choice = heads.choose(features[train], mirrored[train], labels[train], config.seed)
-    part_head = heads.weights(
-        heads.fit(features[train], mirrored[train], labels[train], choice.c, config.seed)
+    choice = heads.choose(
+        data.features[train], data.mirrored[train], data.labels[train], config.seed
     )
-    all_head = heads.weights(heads.fit(features, mirrored, labels, choice.c, config.seed))
-    classifier, probabilities, report = finetune.fine_tune(
+    part_head = linear_head(config, data, choice, train)
+    all_head = linear_head(config, data, choice)
+    network, probabilities, report = finetune.fine_tune(
         config,
-        [s.path for s in samples],
-        labels,
+        data.paths,
+        data.labels,
         train,
         test,
-        [array / choice.temperature for array in part_head],
-        [array / choice.temperature for array in all_head],
+        part_head,
+        all_head,
         on_progress=lambda done, left: progress("fitting", 80 + 18 * done, left),
     )
-    metrics = evaluation.metrics(labels[test], probabilities, classes, method)
+    metrics = evaluation.metrics(data.labels[test], probabilities, data.classes, method)
     metrics["fine_tuning"] = report
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if classifier is None:
-        weight, bias = all_head
-        with_linear_head(
-            cached_graph(config.base_model, "features", config.cache_dir),
-            weight / choice.temperature,
-            bias / choice.temperature,
-            out_dir / MODEL_FILE,
-        )
-    else:
-        finetune.export(classifier, config, out_dir / MODEL_FILE, out_dir / TORCHSCRIPT_FILE)
-    describe(out_dir, config, base_model(config.base_model), classes, metrics, samples)
-    progress("ready", 100, 0)
-    misclassified = mistakes(test, probabilities, labels, classes)
-    return TrainResult(classes, metrics, misclassified, out_dir, new_embeddings)
+    model = all_head if network is None else network
+    return Fitted(metrics, mistakes(data, test, probabilities), model)
 
 
-def describe(out_dir, config, base, classes, metrics, samples):
+FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}
+
+
+def linear_head(config, data, choice, rows=slice(None)):
+    """The head of choice.c fitted on the given rows of data (all by default)."""
+    model = heads.fit(
+        data.features[rows], data.mirrored[rows], data.labels[rows], choice.c, config.seed
+    )
+    weight, bias = heads.weights(model)
+    return LinearHead(
+        config.base_model,
+        config.cache_dir,
+        weight / choice.temperature,
+        bias / choice.temperature,
+    )
+
+
+def mistakes(data, indices, probabilities):
+    return [
+        {
+            "index": int(i),
+            "true": data.classes[data.labels[i]],
+            "predicted": data.classes[int(p.argmax())],
+            "scores": {name: float(score) for name, score in zip(data.classes, p, strict=True)},
+        }
+        for i, p in zip(indices, probabilities, strict=True)
+        if p.argmax() != data.labels[i]
+    ]
+
+
+def describe(out_dir, config, classes, metrics, samples):
+    base = base_model(config.base_model)
     description = {
         "format": 1,
         "base_model": base.name,
