@@ -302,7 +302,7 @@ def owned_run(task, run_code):
     return get_object_or_404(task.runs, code=run_code)
 
 
-def training_context(task, train_form=None):
+def training_context(task):
     current = task.current_run()
     if current:
         runs.reconcile([current])
@@ -312,7 +312,7 @@ def training_context(task, train_form=None):
         "active_run": task.active_run,
         "runs": list(task.runs.all()[:10]),
         "readiness": runs.readiness(task),
-        "train_form": train_form or TrainForm(task=task),
+        "train_form": TrainForm(task=task),
     }
 
 
