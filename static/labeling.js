@@ -61,7 +61,7 @@
 
   function moveSelectionTo(target) {
     const form = grid();
-    if (!form || target === "task") return;
+    if (!form || target === "all") return;
     if (!selectedTiles().length) {
       flash("Select some photos first.");
       return;
@@ -218,7 +218,7 @@
     const bucket = event.target.closest && event.target.closest("[data-drop-target]");
     const zone = event.target.closest && event.target.closest(".dropzone");
     const accepts =
-      (bucket && (isFileDrag(event) || (isImageDrag(event) && bucket.dataset.dropTarget !== "task"))) ||
+      (bucket && (isFileDrag(event) || (isImageDrag(event) && bucket.dataset.dropTarget !== "all"))) ||
       (zone && isFileDrag(event));
     if (!accepts) return;
     event.preventDefault();

@@ -11,15 +11,13 @@ its own static files, so nothing is fetched from a CDN.
 from uuid import UUID
 
 from django.conf import settings
-from django.core import signing
-from django.core.files.storage import default_storage
 from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import Http404
 from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
-from tasks import imports, predictions, runs
+from tasks import downloads, imports, predictions, runs
 from tasks.api_schemas import (
     CategoryIn,
     CategoryName,
@@ -42,8 +40,7 @@ from tasks.api_schemas import (
     UploadReport,
 )
 from tasks.forms import CategoryForm
-from tasks.imaging import CONTENT_TYPES
-from tasks.models import ApiKey, Task, TrainingRun
+from tasks.models import ApiKey, BadCursor, Task, TrainingRun
 from tasks.throttling import Throttled, classify_rate, inference
 
 UNAUTHORIZED = (
@@ -78,7 +75,6 @@ api = NinjaAPI(
     auth=[BearerKey(), BasicKey()],
     urls_namespace="api",
 )
-images_cursor = signing.Signer(salt="tasks.api.images-cursor")
 
 
 class ApiError(Exception):
@@ -158,64 +154,12 @@ def owned_run(task, code):
     return run
 
 
-# Answers
-
-
-def task_out(task):
-    current = task.current_run()
-    return {
-        "code": task.code,
-        "name": task.name,
-        "created": task.created,
-        "updated": task.updated,
-        "image_count": task.image_count,
-        "category_count": task.category_count,
-        "active_run": task.active_run.code if task.active_run else None,
-        "current_run": current.code if current else None,
-    }
-
-
-def image_out(image):
-    return {
-        "code": image.code,
-        "name": image.original_name,
-        "category": image.category.name if image.category else None,
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "size": image.size,
-        "sha256": image.sha256,
-        "created": image.created,
-    }
-
-
-def run_out(run):
-    return {
-        "code": run.code,
-        "status": run.status,
-        "stage": run.get_status_display(),
-        "percent": run.percent,
-        "eta_seconds": run.eta_seconds,
-        "base_model": run.base_model,
-        "mode": run.mode,
-        "reason": run.reason,
-        "active": run.task.active_run_id == run.pk,
-        "created": run.created,
-        "started": run.started,
-        "finished": run.finished,
-        "metrics": run.metrics,
-        "export_ready": run.export_ready,
-        "export_failure": run.export_failure,
-    }
-
-
 # Tasks
 
 
 @api.get("/tasks", response=list[TaskOut], tags=["tasks"])
 def list_tasks(request):
-    tasks = Task.objects.owned_by(request.auth).with_counts().select_related("active_run")
-    return [task_out(task) for task in tasks]
+    return Task.objects.owned_by(request.auth).with_counts().select_related("active_run")
 
 
 @api.post("/tasks", response={201: TaskOut, 400: Error}, tags=["tasks"])
@@ -227,12 +171,12 @@ def create_task(request, payload: TaskIn):
         task = Task.objects.create(owner=request.auth, name=payload.name.strip())
         for name in names:
             task.category_named(name)
-    return Status(201, task_out(owned_task(request, task.code, counted=True)))
+    return Status(201, owned_task(request, task.code, counted=True))
 
 
 @api.get("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def read_task(request, task: UUID):
-    return task_out(owned_task(request, task, counted=True))
+    return owned_task(request, task, counted=True)
 
 
 @api.patch("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
@@ -240,7 +184,7 @@ def rename_task(request, task: UUID, payload: TaskPatch):
     found = owned_task(request, task, counted=True)
     found.name = payload.name.strip()
     found.save(update_fields=["name", "updated"])
-    return task_out(found)
+    return found
 
 
 @api.delete("/tasks/{uuid:task}", response={204: None, 404: Error}, tags=["tasks"])
@@ -252,15 +196,6 @@ def delete_task(request, task: UUID):
 # Categories
 
 
-def category_out(category):
-    return {
-        "code": category.code,
-        "name": category.name,
-        "is_negative": category.is_negative,
-        "image_count": category.image_count,
-    }
-
-
 def saved_category(form):
     if not form.is_valid():
         raise ApiError(
@@ -268,7 +203,7 @@ def saved_category(form):
             "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
         )
     category = form.save()
-    return category_out(owned_category(form.task, category.code))
+    return owned_category(form.task, category.code)
 
 
 @api.get(
@@ -277,7 +212,7 @@ def saved_category(form):
     tags=["categories"],
 )
 def list_categories(request, task: UUID):
-    return [category_out(c) for c in owned_task(request, task).categories_with_counts()]
+    return owned_task(request, task).categories_with_counts()
 
 
 @api.post(
@@ -337,20 +272,11 @@ def list_images(request, task: UUID, filters: Query[ImageFilter]):
         images = images.filter(category=None)
     elif filters.category is not None:
         images = images.filter(category=named_category(found, filters.category))
-    count = images.count()
-    if filters.after:
-        try:
-            images = images.filter(id__lt=int(images_cursor.unsign(filters.after)))
-        except signing.BadSignature:
-            raise ApiError(400, "after: not a cursor this API gave out.") from None
-    page = list(images[: filters.limit + 1])
-    more = len(page) > filters.limit
-    page = page[: filters.limit]
-    return {
-        "count": count,
-        "images": [image_out(image) for image in page],
-        "next": images_cursor.sign(str(page[-1].id)) if more else None,
-    }
+    try:
+        page, next_cursor = images.page(filters.after, filters.limit)
+    except BadCursor:
+        raise ApiError(400, "after: not a cursor this API gave out.") from None
+    return {"count": images.count(), "images": page, "next": next_cursor}
 
 
 def named_category(task, name):
@@ -385,15 +311,7 @@ def upload_images(
     )
     if report.added:
         runs.embed_in_background(found)
-    answer = {
-        "added": [{"name": f.name, "image": image_out(f.image)} for f in report.added],
-        "duplicates": [
-            {"name": f.name, "reason": f.reason, "image": image_out(f.image)}
-            for f in report.duplicates
-        ],
-        "rejected": [{"name": f.name, "reason": f.reason} for f in report.rejected],
-    }
-    return Status(201 if report.added else 200, answer)
+    return Status(201 if report.added else 200, report)
 
 
 @api.post(
@@ -430,7 +348,7 @@ def read_image(request, task: UUID, image: UUID):
     found = owned_task(request, task).images.select_related("category").filter(code=image).first()
     if found is None:
         raise Http404(f"Task {task} has no image {image}.")
-    return image_out(found)
+    return found
 
 
 @api.get(
@@ -443,19 +361,7 @@ def download_image(request, task: UUID, image: UUID):
     found = owned_task(request, task).images.filter(code=image).first()
     if found is None:
         raise Http404(f"Task {task} has no image {image}.")
-    extension = found.file.name.rsplit(".", 1)[-1]
-    try:
-        handle = found.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The stored file is missing.") from None
-    response = FileResponse(
-        handle,
-        content_type=CONTENT_TYPES[extension],
-        as_attachment=True,
-        filename=found.display_name,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return downloads.original(found, as_attachment=True)
 
 
 # Training
@@ -466,7 +372,7 @@ def list_runs(request, task: UUID):
     found = owned_task(request, task)
     found_runs = list(found.runs.select_related("task"))
     runs.reconcile(found_runs)
-    return [run_out(run) for run in found_runs]
+    return found_runs
 
 
 @api.post(
@@ -489,7 +395,7 @@ def start_run(request, task: UUID, payload: RunIn):
         ) from None
     if started is runs.Started.BUSY:
         raise ApiError(409, f"Run {run.code} of this task is {run.status}; wait for it.")
-    return Status(201 if started is runs.Started.NEW else 200, run_out(run))
+    return Status(201 if started is runs.Started.NEW else 200, run)
 
 
 @api.get(
@@ -498,7 +404,7 @@ def start_run(request, task: UUID, payload: RunIn):
 def read_run(request, task: UUID, run: UUID):
     found = owned_run(owned_task(request, task), run)
     runs.reconcile([found])
-    return run_out(found)
+    return found
 
 
 @api.post(
@@ -511,7 +417,7 @@ def cancel_run(request, task: UUID, run: UUID):
     if not runs.cancel(found):
         raise ApiError(409, f"Run {run} is {found.status}; only a queued or training run stops.")
     found.refresh_from_db()
-    return run_out(found)
+    return found
 
 
 @api.post(
@@ -523,7 +429,7 @@ def activate_run(request, task: UUID, run: UUID):
     found = owned_run(owned_task(request, task), run)
     if not found.activate():
         raise ApiError(409, f"Run {run} is {found.status}; only a ready run can answer.")
-    return run_out(found)
+    return found
 
 
 # Classification
@@ -662,9 +568,4 @@ def model_zip(request, chosen, retry=False):
             "The model zip is being packaged; try again in a few seconds.",
             Retry_After="5",
         )
-    return FileResponse(
-        default_storage.open(chosen.export_file),
-        as_attachment=True,
-        filename=chosen.export_filename,
-        content_type="application/zip",
-    )
+    return downloads.model_zip(chosen)

@@ -1,5 +1,7 @@
 """The shapes of the JSON API's requests and answers (tasks/api.py), which its OpenAPI
-schema publishes."""
+schema publishes. The answers read the model objects the endpoints return: a field
+named as the model's attribute is read as it is; the others say where they come from
+(an alias or a `resolve_` method), so each answer's fields are listed only here."""
 
 from datetime import datetime
 from typing import Annotated, Literal
@@ -20,7 +22,12 @@ from trainer.choices import (
 
 
 def printable(text):
-    """PostgreSQL refuses NUL in text, and no name needs a control character."""
+    """PostgreSQL refuses NUL in text, and no name needs a control character.
+
+    Not the rule of `imports.printable`, which cleans the names found in uploaded files
+    and zip archives: one bad name must not stop an upload, and nobody is there to
+    retype it. A name typed into the API is refused instead, so that the caller sees
+    the error and nothing is stored, or looked up, under a name other than the one sent."""
     if any(ord(character) < 32 for character in text):
         raise ValueError("must not contain control characters")
     return text
@@ -55,6 +62,15 @@ class TaskOut(Schema):
     active_run: UUID | None = Field(description="The run whose model answers classify.")
     current_run: UUID | None = Field(description="The run queued or training now.")
 
+    @staticmethod
+    def resolve_active_run(task):
+        return task.active_run.code if task.active_run else None
+
+    @staticmethod
+    def resolve_current_run(task):
+        current = task.current_run()
+        return current.code if current else None
+
 
 class CategoryIn(Schema):
     name: CategoryName
@@ -75,7 +91,7 @@ class CategoryOut(Schema):
 
 class ImageOut(Schema):
     code: UUID
-    name: str
+    name: str = Field(alias="original_name")
     category: str | None = Field(description="The category's name; null is Unsorted.")
     format: str
     width: int
@@ -83,6 +99,10 @@ class ImageOut(Schema):
     size: int
     sha256: str
     created: datetime
+
+    @staticmethod
+    def resolve_category(image):
+        return image.category.name if image.category else None
 
 
 class ImagePage(Schema):
@@ -165,6 +185,14 @@ class RunOut(Schema):
     export_failure: str = Field(
         description="Why the last packaging of the model zip failed; empty if it did not."
     )
+
+    @staticmethod
+    def resolve_stage(run):
+        return run.get_status_display()
+
+    @staticmethod
+    def resolve_active(run):
+        return run.task.active_run_id == run.pk
 
 
 class Score(Schema):

@@ -3,7 +3,7 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tasks import runs
+from tasks import runs, sidebar
 from tasks.models import Category, Task
 from trainer.choices import (
     BASE_MODELS,
@@ -84,14 +84,14 @@ class MoveForm(SelectionForm):
     category = forms.CharField(error_messages={"required": "Choose where to move them."})
 
     def clean_category(self):
-        """A category code of this task, or "unsorted" (cleaned to None)."""
-        value = self.cleaned_data["category"]
-        if value == "unsorted":
-            return None
+        """A category of this task, or None for Unsorted: any side-bar entry but All."""
         try:
-            return self.task.categories.get(code=uuid.UUID(value))
-        except (ValueError, Category.DoesNotExist):
-            raise ValidationError("That category is not in this task.") from None
+            destination = sidebar.entry(self.task, self.cleaned_data["category"])
+        except sidebar.UnknownEntry:
+            destination = None
+        if destination in (None, sidebar.ALL):
+            raise ValidationError("That category is not in this task.")
+        return None if destination == sidebar.UNSORTED else destination
 
     def save(self):
         return self.selected_images().update(category=self.cleaned_data["category"])

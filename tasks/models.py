@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, OuterRef, Subquery
@@ -120,7 +121,32 @@ class Category(models.Model):
         return self.name
 
 
+# A page cursor names the last image of the page before; signed, so that it stays opaque.
+image_cursors = signing.Signer(salt="tasks.images-cursor")
+
+
+class BadCursor(Exception):
+    """A page cursor this site did not give out."""
+
+
 class ImageQuerySet(models.QuerySet):
+    def page(self, after, size):
+        """(up to `size` of these images, newest first; the cursor of the next page, or
+        None at the end). `after` is the cursor a previous page gave, or None or "" for
+        the first page; BadCursor for one this site did not give out. Keyset paging: a
+        page deep in a large category costs what the first does, and images added
+        meanwhile do not shift the pages after."""
+        images = self.order_by("-id")
+        if after:
+            try:
+                images = images.filter(id__lt=int(image_cursors.unsign(after)))
+            except signing.BadSignature:
+                raise BadCursor(after) from None
+        page = list(images[: size + 1])
+        if len(page) > size:
+            return page[:size], image_cursors.sign(str(page[size - 1].id))
+        return page, None
+
     def in_view(self, view):
         """Images shown under a side-bar entry: "all", "unsorted" or a Category."""
         if view == "all":

@@ -1,22 +1,16 @@
-import uuid
-
 from django.conf import settings
 from django.contrib import messages
-from django.core import signing
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tasks import imports, runs
+from tasks import downloads, imports, runs, sidebar
 from tasks import predictions as predictions_module
 from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm, TrainForm
-from tasks.imaging import BROWSER_FORMATS, CONTENT_TYPES, ImageRejected, check_image
-from tasks.models import Category, Task, TrainingRun
+from tasks.imaging import BROWSER_FORMATS, ImageRejected, check_image
+from tasks.models import BadCursor, Category, Task, TrainingRun
 from tasks.throttling import Throttled, inference
-
-grid_cursor = signing.Signer(salt="tasks.grid-cursor")
 
 
 def owned_task(request, task_code):
@@ -34,51 +28,36 @@ def task_list(request):
 
 
 def task_detail(request, task_code):
+    """The task page, or to htmx the one part it asks for, built alone: the infinite
+    scroll asks for the grid's next page many times a visit."""
     task = owned_task(request, task_code)
     if request.htmx.target == "training":
-        context = {"task": task, **training_context(task)}
-        return render(request, "tasks/_training.html", context)
-    view = grid_view(task, request.GET.get("view", "all"))
-    images = task.images.in_view(view).select_related("category")
-    cursor = request.GET.get("cursor")
-    if cursor:
-        try:
-            images = images.filter(id__lt=int(grid_cursor.unsign(cursor)))
-        except signing.BadSignature:
-            return HttpResponseBadRequest("That page of the grid does not exist.")
-    page = list(images[: settings.VIZE_GRID_PAGE_SIZE + 1])
-    has_more = len(page) > settings.VIZE_GRID_PAGE_SIZE
-    page = page[: settings.VIZE_GRID_PAGE_SIZE]
-    context = {
-        "task": task,
-        "view": view,
-        "view_key": view_key(view),
-        "images": page,
-        "next_cursor": grid_cursor.sign(str(page[-1].id)) if has_more else "",
-        **sidebar_context(task),
-        **training_context(task),
-    }
-    if request.htmx and cursor:
-        return render(request, "tasks/_grid_page.html", context)
+        return render(request, "tasks/_training.html", {"task": task, **training_context(task)})
+    view = sidebar_entry(task, request.GET.get("view", sidebar.ALL))
+    context = {"task": task, "view": view, "view_key": sidebar.key(view)}
     if request.htmx.target == "sidebar":
-        return render(request, "tasks/_sidebar.html", context)
+        return render(request, "tasks/_sidebar.html", {**context, **sidebar_context(task)})
+    cursor = request.GET.get("cursor")
+    try:
+        images, next_cursor = task.images.in_view(view).page(cursor, settings.VIZE_GRID_PAGE_SIZE)
+    except BadCursor:
+        return HttpResponseBadRequest("That page of the grid does not exist.")
+    context.update(images=images, next_cursor=next_cursor)
     if request.htmx.target == "grid":
-        return render(request, "tasks/_grid.html", context)
+        return render(request, "tasks/_grid.html", {**context, "categories": task.categories.all()})
+    if request.htmx and cursor:  # the infinite scroll
+        return render(request, "tasks/_grid_page.html", context)
+    context.update(sidebar_context(task))
+    context.update(training_context(task))
     return render(request, "tasks/task_detail.html", context)
 
 
-def grid_view(task, key):
-    """The side-bar entry a grid shows: "all", "unsorted", or one of the task's categories."""
-    if key in ("all", "unsorted"):
-        return key
+def sidebar_entry(task, key):
+    """The side-bar entry a key sent by a page names; 404 for none of them."""
     try:
-        return task.categories.get(code=uuid.UUID(key))
-    except (ValueError, Category.DoesNotExist):
+        return sidebar.entry(task, key)
+    except sidebar.UnknownEntry:
         raise Http404("No such category in this task.") from None
-
-
-def view_key(view):
-    return str(view.code) if isinstance(view, Category) else view
 
 
 def sidebar_context(task):
@@ -88,7 +67,6 @@ def sidebar_context(task):
         "categories": categories,
         "unsorted_count": unsorted_count,
         "image_count": unsorted_count + sum(category.image_count for category in categories),
-        "category_form": CategoryForm(task=task),
     }
 
 
@@ -161,15 +139,15 @@ def category_delete(request, task_code, category_code):
 @require_POST
 def upload(request, task_code):
     task = owned_task(request, task_code)
-    target = request.POST.get("target", "unsorted")
-    category = None
-    if target not in ("task", "unsorted"):
-        category = get_object_or_404(task.categories, code=parse_code(target))
+    target = sidebar_entry(task, request.POST.get("target", sidebar.UNSORTED))
     files = request.FILES.getlist("files")
     if not files:
         return HttpResponseBadRequest("Choose at least one photo or zip file to upload.")
     report = imports.import_files(
-        task, files, category=category, folders_as_categories=target == "task"
+        task,
+        files,
+        category=target if isinstance(target, Category) else None,
+        folders_as_categories=target == sidebar.ALL,
     )
     if report.added:
         runs.embed_in_background(task)
@@ -179,13 +157,6 @@ def upload(request, task_code):
     for rejected in report.rejected[:20]:
         messages.warning(request, f"{rejected.name}: {rejected.reason}")
     return redirect(task)
-
-
-def parse_code(value):
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise Http404("No such category in this task.") from None
 
 
 def report_summary(report):
@@ -205,8 +176,8 @@ def images_move(request, task_code):
     moved = form.save()
     destination = form.cleaned_data["category"]
     messages.success(request, f"Moved {images_count(moved)} to {destination or 'Unsorted'}.")
-    view = grid_view(task, request.POST.get("view", "all"))
-    leaving = [] if view == "all" or view == destination else codes
+    view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
+    leaving = [] if view == sidebar.ALL or view == destination else codes
     return after_selection_change(request, task, leaving)
 
 
@@ -263,39 +234,22 @@ def image_detail(request, task_code, image_code):
         "task": task,
         "image": image,
         "shows_original": image.file.name.rsplit(".", 1)[-1] in BROWSER_FORMATS,
-        **sidebar_context(task),
     }
     if request.htmx:
         return render(request, "tasks/_image.html", context)
-    return render(request, "tasks/image_detail.html", context)
+    return render(request, "tasks/image_detail.html", {**context, **sidebar_context(task)})
 
 
 def image_file(request, task_code, image_code):
     task = owned_task(request, task_code)
     image = get_object_or_404(task.images, code=image_code)
-    extension = image.file.name.rsplit(".", 1)[-1]
-    download = "download" in request.GET
-    return stored_file(image.file, CONTENT_TYPES[extension], download, f"{image.code}.{extension}")
+    return downloads.original(image, as_attachment="download" in request.GET)
 
 
 def image_thumbnail(request, task_code, image_code):
     task = owned_task(request, task_code)
     image = get_object_or_404(task.images, code=image_code)
-    return stored_file(image.thumbnail, "image/jpeg", False, f"{image.code}.jpg")
-
-
-def stored_file(field_file, content_type, as_attachment, filename):
-    """A stored image, always with the content type the server chose, never sniffed."""
-    try:
-        handle = field_file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The stored file is missing.") from None
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=as_attachment, filename=filename
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return downloads.thumbnail(image)
 
 
 def owned_run(task, run_code):
@@ -412,12 +366,7 @@ def run_export(request, task_code, run_code):
     if request.method == "POST":
         return redirect("tasks:run_export", task.code, run.code)
     if state is runs.ModelZip.READY:
-        return FileResponse(
-            default_storage.open(run.export_file),
-            as_attachment=True,
-            filename=run.export_filename,
-            content_type="application/zip",
-        )
+        return downloads.model_zip(run)
     return render(request, "tasks/run_export.html", {"task": task, "run": run})
 
 

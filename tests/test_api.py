@@ -201,6 +201,18 @@ def test_the_original_file_downloads_as_uploaded(api, task, ant_images):
     assert b"".join(response.streaming_content) == image.file.open("rb").read()
 
 
+def test_the_original_file_downloads_under_its_uploaded_name_never_sniffed(api, task, ant_images):
+    response = api.get(f"{V1}/tasks/{task.code}/images/{ant_images[0].code}/file")
+    assert response["Content-Disposition"] == 'attachment; filename="photo-0.png"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_page_that_ends_the_list_has_no_next_cursor(api, task, ants, ant_images):
+    page = api.get(f"{V1}/tasks/{task.code}/images", {"limit": 3}).json()
+    assert len(page["images"]) == 3
+    assert page["next"] is None
+
+
 def test_training_is_refused_with_the_reason_when_not_ready(api, task, ant_images):
     response = api.post(f"{V1}/tasks/{task.code}/runs", {}, "application/json")
     assert response.status_code == 400

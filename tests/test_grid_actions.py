@@ -52,6 +52,13 @@ def test_a_move_to_a_category_of_another_task_is_refused(owner_client, owner, ta
     assert not elsewhere.images.exists()
 
 
+def test_images_cannot_be_moved_to_all_images(owner_client, task, ants, ant_images):
+    response = move(owner_client, task, ant_images, "all")
+    assert response.status_code == 400
+    assert "That category is not in this task." in response.content.decode()
+    assert ants.images.count() == 3
+
+
 def test_a_plain_form_move_redirects_back_to_the_same_view(
     owner_client, task, ants, bees, ant_images
 ):
@@ -105,6 +112,27 @@ def test_a_download_is_an_attachment(owner_client, task, ant_images):
         reverse("tasks:image_file", args=[task.code, image.code]), {"download": ""}
     )
     assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_a_download_keeps_the_name_it_was_uploaded_with(owner_client, task, ant_images):
+    image = ant_images[0]
+    response = owner_client.get(
+        reverse("tasks:image_file", args=[task.code, image.code]), {"download": ""}
+    )
+    assert response["Content-Disposition"] == 'attachment; filename="photo-0.png"'
+
+
+def test_the_larger_view_alone_reads_only_the_image(
+    owner_client, task, ants, ant_images, django_assert_max_num_queries
+):
+    image = ant_images[0]
+    # The session, its user, the task, the image: no side bar behind the dialog.
+    with django_assert_max_num_queries(4):
+        response = owner_client.get(
+            reverse("tasks:image_detail", args=[task.code, image.code]),
+            headers={"HX-Request": "true"},
+        )
+    assert response.templates[0].name == "tasks/_image.html"
 
 
 def test_the_thumbnail_is_a_jpeg(owner_client, task, ant_images):

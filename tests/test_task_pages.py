@@ -92,6 +92,30 @@ def test_the_grid_pages_through_a_large_category(owner_client, task, ants, setti
     assert sorted(i.code for i in seen) == sorted(i.code for i in added)
 
 
+def test_the_last_page_of_the_grid_offers_no_next_page(owner_client, task, ants, settings):
+    settings.VIZE_GRID_PAGE_SIZE = 3
+    add_images(task, ants, 3)
+    response = owner_client.get(task.get_absolute_url(), {"view": str(ants.code)})
+    assert len(response.context["images"]) == 3
+    assert not response.context["next_cursor"]
+    assert "More images" not in response.content.decode()
+
+
+def test_a_next_page_of_the_grid_reads_only_its_images(
+    owner_client, task, ants, bees, settings, django_assert_max_num_queries
+):
+    settings.VIZE_GRID_PAGE_SIZE = 2
+    add_images(task, ants, 3)
+    task.runs.create(base_model="lite0", mode="fast", samples=[])
+    cursor = owner_client.get(task.get_absolute_url()).context["next_cursor"]
+    # The session, its user, the task, the page of images: no side bar, no training panel.
+    with django_assert_max_num_queries(4):
+        response = owner_client.get(
+            task.get_absolute_url(), {"cursor": cursor}, headers={"HX-Request": "true"}
+        )
+    assert len(response.context["images"]) == 1
+
+
 def test_a_forged_grid_cursor_is_refused(owner_client, task):
     response = owner_client.get(task.get_absolute_url(), {"cursor": "12"})
     assert response.status_code == 400

@@ -135,34 +135,34 @@ def test_a_zip_dropped_on_the_task_makes_categories_of_its_top_folders(upload, t
             "dataset/train/loose.png": images.png((0, 200, 0)),
         }
     )
-    upload(("dataset.zip", archive), target="task")
+    upload(("dataset.zip", archive), target="all")
     counts = {c.name: c.images.count() for c in task.categories.all()}
     assert counts == {"ants": 2, "Bees": 1}
     assert task.images.filter(category=None).count() == 1
 
 
 def test_zip_folders_join_existing_categories_ignoring_case(upload, task, ants):
-    upload(("z.zip", images.zip_of({"ANTS/1.png": images.png()})), target="task")
+    upload(("z.zip", images.zip_of({"ANTS/1.png": images.png()})), target="all")
     assert list(task.categories.values_list("name", flat=True)) == ["ants"]
     assert ants.images.count() == 1
 
 
 def test_zip_names_in_utf_8_without_the_flag_are_read_as_utf_8(upload, task):
     archive = images.legacy_zip({"fotografía/ü.png".encode(): images.png()})
-    upload(("z.zip", archive), target="task")
+    upload(("z.zip", archive), target="all")
     image = task.images.get()
     assert (image.category.name, image.original_name) == ("fotografía", "z.zip/fotografía/ü.png")
 
 
 def test_zip_names_in_the_dos_encoding_are_read(upload, task):
     archive = images.legacy_zip({"café/a.png".encode("cp437"): images.png()})
-    upload(("z.zip", archive), target="task")
+    upload(("z.zip", archive), target="all")
     assert task.images.get().category.name == "café"
 
 
 def test_control_characters_and_reordering_marks_are_dropped_from_names(upload, task):
     archive = images.zip_of({"\x1b[31mants/evil\u202egnp.exe.png": images.png()})
-    response = upload(("z\x07.zip", archive), target="task")
+    response = upload(("z\x07.zip", archive), target="all")
     image = task.images.get()
     assert image.category.name == "[31mants"
     assert image.original_name == "z.zip/[31mants/evilgnp.exe.png"
