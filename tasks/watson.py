@@ -277,21 +277,15 @@ def classify(request):
     fields = request.POST if request.method == "POST" else request.GET
     threshold = parse_threshold(fields.get("threshold"))
     chosen = chosen_classifiers(request, fields)
-    uploads = request.FILES.getlist("images_file")
-    url = fields.get("url", "").strip()
-    if not uploads and not url:
-        raise WatsonError(400, "Send images_file (an image or a zip of images) or url.")
+    uploads, urls = classify_inputs(request, fields)
     answers = predictions.classify_files(
         uploads,
         [task.active_run if task else None for _, task in chosen],
-        urls=[url] if url else [],
+        urls=urls,
         limits=classify_limits(),
         top=GENERAL_TOP,
     )
-    refused_zip = next((answer.sent for answer in answers if answer.sent.whole_zip), None)
-    if refused_zip:
-        status = 413 if refused_zip.too_large else 400
-        raise WatsonError(status, f"{refused_zip.name}: {refused_zip.reason}.")
+    refuse_a_whole_zip(answers)
     custom_classes = sum(
         task.categories.filter(is_negative=False).count() for _, task in chosen if task
     )
@@ -302,6 +296,23 @@ def classify(request):
             "custom_classes": custom_classes,
         }
     )
+
+
+def classify_inputs(request, fields):
+    """(uploads, urls): each images_file part (IBM sends one) and the url field."""
+    uploads = request.FILES.getlist("images_file")
+    url = fields.get("url", "").strip()
+    if not uploads and not url:
+        raise WatsonError(400, "Send images_file (an image or a zip of images) or url.")
+    return uploads, [url] if url else []
+
+
+def refuse_a_whole_zip(answers):
+    """Watson refuses the request for a zip it cannot take as a whole (more than 20
+    images, too large, unreadable), and answers each other bad image on its own."""
+    refused = next((answer.sent for answer in answers if answer.sent.whole_zip), None)
+    if refused:
+        raise WatsonError(413 if refused.too_large else 400, f"{refused.name}: {refused.reason}.")
 
 
 def classify_limits():

@@ -81,9 +81,8 @@ def test_watson_answers_each_file_of_the_hostile_set_with_its_classes_or_an_erro
         HTTP_AUTHORIZATION=basic(api_key),
     ).json()
     images = answer["images"]
-    assert [
-        (image["image"], image.get("error", {}).get("description", "")) for image in images
-    ] == (VERDICTS)
+    verdicts = [(image["image"], image.get("error", {}).get("description", "")) for image in images]
+    assert verdicts == VERDICTS
     assert all(image["error"]["error_id"] == "input_error" for image in images[2:])
     assert [image["classifiers"][0]["classifier_id"] for image in images[:2]] == ["default"] * 2
     assert answer["images_processed"] == 2
@@ -99,7 +98,7 @@ def test_the_api_refuses_the_hostile_set_naming_its_first_refused_file(
     assert (response.status_code, response.json()["detail"]) == (413, f"{name}: {reason}")
 
 
-def test_files_past_the_count_are_refused_without_being_read(settings):
+def test_files_past_the_count_are_refused_without_being_read():
     archive = zip_of({"1.png": png(), "2.jpg": b"not a picture, but never read"})
     sent = imports.images_to_classify(
         [SimpleUploadedFile("two.zip", archive)], imports.Limits.from_settings(), 1
