@@ -24,10 +24,13 @@
     const data = new FormData();
     files.forEach((file) => data.append("files", file, file.name));
     const response = await post(form().action, data);
-    results.innerHTML = response.ok ? await response.text() : `<p class="message message-error">The server refused the photos (${response.status}).</p>`;
-    results.querySelectorAll(".prediction").forEach((card) => {
+    // 503: the server is busy, and its answer says so.
+    results.innerHTML = response.ok || response.status === 503 ? await response.text() : `<p class="message message-error">The server refused the photos (${response.status}).</p>`;
+    // Only photos sent whole carry an index: the browser has no copy of a zip's members.
+    results.querySelectorAll(".prediction[data-index]").forEach((card) => {
       const file = files[Number(card.dataset.index)];
-      if (file) card.querySelector("img").src = URL.createObjectURL(file);
+      const image = card.querySelector("img");
+      if (file) Object.assign(image, { src: URL.createObjectURL(file), alt: file.name });
     });
   }
 
@@ -38,9 +41,18 @@
     data.append("files", files[Number(card.dataset.index)]);
     button.disabled = true;
     const response = await post(form().dataset.uploadUrl, data);
-    const html = await response.text();
-    const outcome = /badge">(added|duplicate|rejected)/.exec(html);
-    button.textContent = response.ok && outcome ? `${outcome[1]} to ${button.textContent}` : "failed";
+    // The upload answers htmx with an "uploaded" event counting each outcome.
+    const counts = response.ok ? uploaded(response.headers.get("HX-Trigger")) : {};
+    const outcome = ["added", "duplicate", "rejected"].find((word) => counts[word]);
+    button.textContent = outcome ? `${outcome} to ${button.textContent}` : "failed";
+  }
+
+  function uploaded(trigger) {
+    try {
+      return JSON.parse(trigger).uploaded || {};
+    } catch {
+      return {};
+    }
   }
 
   document.addEventListener("dragover", (event) => {

@@ -10,7 +10,6 @@ its own static files, so nothing is fetched from a CDN.
 
 from uuid import UUID
 
-from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
@@ -41,7 +40,7 @@ from tasks.api_schemas import (
 )
 from tasks.forms import CategoryForm
 from tasks.models import ApiKey, BadCursor, Task, TrainingRun
-from tasks.throttling import Throttled, classify_rate, inference
+from tasks.throttling import Throttled, classify_rate
 
 UNAUTHORIZED = (
     "A valid API key is needed: send “Authorization: Bearer KEY”, or HTTP Basic with the "
@@ -435,17 +434,15 @@ def activate_run(request, task: UUID, run: UUID):
 # Classification
 
 
-def readable_images(files):
-    images, unreadable = imports.images_to_classify(
-        files, imports.Limits.from_settings(), settings.VIZE_PREVIEW_MAX_FILES
-    )
-    if unreadable:
-        first = unreadable[0]
-        status = 413 if any(file.too_large for file in unreadable) else 415
-        raise ApiError(status, f"{first.name}: {first.reason}")
-    if not images:
+def refuse_unless_all_images(answers):
+    """The API classifies all the files sent or none: the first refused file names the
+    reason, with 413 when some file was too large (or one too many) and 415 otherwise."""
+    refused = [answer.sent for answer in answers if answer.sent.image is None]
+    if refused:
+        status = 413 if any(file.too_large for file in refused) else 415
+        raise ApiError(status, f"{refused[0].name}: {refused[0].reason}")
+    if not answers:
         raise ApiError(400, "files: no image among the files sent.")
-    return images
 
 
 def answer_run(task, code):
@@ -481,13 +478,12 @@ def classify(
     classify_rate.check(request.api_key)
     found = owned_task(request, task)
     answering = answer_run(found, run)
-    with inference.slot():
-        images = readable_images(files)
-        results = predictions.classify(answering, [file for _, file in images])
+    answers = predictions.classify_files(files, [answering], all_or_nothing=True)
+    refuse_unless_all_images(answers)
     return {
         "images": [
-            classified(name, prediction, answering.code, threshold)
-            for (name, _), prediction in zip(images, results, strict=True)
+            classified(answer.sent.name, answer.predictions[0], answering.code, threshold)
+            for answer in answers
         ]
     }
 
@@ -510,13 +506,11 @@ def classify_general(
 ):
     """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""
     classify_rate.check(request.api_key)
-    with inference.slot():
-        images = readable_images(files)
-        results = predictions.classify_general([file for _, file in images], top=top)
+    answers = predictions.classify_files(files, [None], top=top, all_or_nothing=True)
+    refuse_unless_all_images(answers)
     return {
         "images": [
-            classified(name, prediction, None, 0.0)
-            for (name, _), prediction in zip(images, results, strict=True)
+            classified(answer.sent.name, answer.predictions[0], None, 0.0) for answer in answers
         ]
     }
 

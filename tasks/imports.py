@@ -1,4 +1,5 @@
-"""Turning uploaded files and zip archives into stored images, one file at a time.
+"""Turning uploaded files and zip archives into stored images, one file at a time, and
+reading the images sent to be classified (the pages, /api/v1 and Watson share one reader).
 
 Every file gets a line in the report: added, duplicate, or rejected with the reason.
 One bad file never stops the rest. Zip members are read one at a time into memory,
@@ -19,6 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
 
+from tasks.fetching import FetchRefused, fetch_image
 from tasks.imaging import ImageRejected, check_image
 from tasks.models import Image, delete_files
 
@@ -79,6 +81,10 @@ class ImportReport:
     def rejected(self):
         return self.of("rejected")
 
+    @property
+    def counts(self):
+        return {outcome: len(self.of(outcome)) for outcome in ("added", "duplicate", "rejected")}
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -112,10 +118,7 @@ def import_files(task, files, *, category=None, folders_as_categories=False, lim
     limits = limits or Limits.from_settings()
     report = ImportReport()
     for upload in files:
-        upload.seek(0)
-        head = upload.read(len(ZIP_MAGIC))
-        upload.seek(0)
-        if head == ZIP_MAGIC:
+        if is_zip(upload):
             import_zip(task, upload, category, folders_as_categories, limits, report)
         elif upload.size > limits.image_bytes:
             report.files.append(
@@ -127,48 +130,90 @@ def import_files(task, files, *, category=None, folders_as_categories=False, lim
 
 
 @dataclass
-class Unreadable:
-    name: str
-    reason: str
-    too_large: bool = False
+class Sent:
+    """One image sent to be classified, as read: ready to predict (image holds its bytes)
+    or refused, with the reason worded for the sender."""
+
+    name: str  # the file's name; a zip member as zip/path; a URL as sent
+    image: io.BytesIO | None = None  # None when refused
+    reason: str = ""
+    too_large: bool = False  # refused for its size or the count of files, not its content
+    whole_zip: bool = False  # the refusal is of a whole archive, none of its members read
+    file_index: int | None = None  # its place among the uploads, when sent whole (not zipped)
+    resolved_url: str = ""  # for a URL: where the image came from after redirects
+
+    def __post_init__(self):
+        self.name = printable(self.name)
 
 
-def images_to_classify(files, limits, max_images):
-    """(images, unreadable) among uploaded images and zips of images, for a
-    classification that stores nothing: images as (name, file object) in upload order,
-    at most max_images of them, and each file that is not a readable image with why."""
-    images, unreadable = [], []
-
-    def consider(name, data):
-        if len(images) >= max_images:
-            unreadable.append(
-                Unreadable(name, f"more than {max_images} images in one request", True)
-            )
-            return
-        try:
-            check_image(data, max_pixels=limits.image_pixels, thumbnail_size=8)
-        except ImageRejected as rejection:
-            unreadable.append(Unreadable(name, str(rejection)))
-        else:
-            images.append((name, io.BytesIO(data)))
-
-    for upload in files:
-        if upload.read(len(ZIP_MAGIC)) == ZIP_MAGIC:
-            upload.seek(0)
-            archive = ZipUpload(upload, limits)
-            if archive.refusal:
-                unreadable.append(Unreadable(upload.name, archive.refusal, archive.too_large))
-            for path, data, refusal in archive:
-                if refusal:
-                    unreadable.append(Unreadable(f"{upload.name}/{path}", refusal))
-                else:
-                    consider(f"{upload.name}/{path}", data)
+def images_to_classify(files, limits, max_files, urls=()):
+    """A Sent for each image in uploaded files (images and zips of images), then at each
+    of urls, in the order sent, for a classification that stores nothing. Only the first
+    max_files are read; the rest are refused unread, each on its own line."""
+    sent = []
+    for index, upload in enumerate(files):
+        if is_zip(upload):
+            add_members(sent, upload.name, ZipUpload(upload, limits), limits, max_files)
+        elif len(sent) >= max_files:
+            sent.append(over_the_count(upload.name, max_files, file_index=index))
         elif upload.size > limits.image_bytes:
-            unreadable.append(Unreadable(upload.name, too_large(upload.size, limits), True))
+            refusal = too_large(upload.size, limits)
+            sent.append(Sent(upload.name, reason=refusal, too_large=True, file_index=index))
         else:
-            upload.seek(0)
-            consider(upload.name, upload.read())
-    return images, unreadable
+            sent.append(image_sent(upload.name, upload.read(), limits, file_index=index))
+    for url in urls:
+        if len(sent) >= max_files:
+            sent.append(over_the_count(url, max_files, resolved_url=url))
+        else:
+            sent.append(fetched(url, limits))
+    return sent
+
+
+def add_members(sent, name, archive, limits, max_files):
+    """A Sent for each member of archive onto sent, each read only while sent holds
+    fewer than max_files."""
+    if archive.refusal:
+        sent.append(Sent(name, reason=archive.refusal, too_large=archive.too_large, whole_zip=True))
+        return
+    members = iter(archive)  # a member is read when the next one is asked for
+    for path in archive.paths:
+        member = f"{name}/{path}"
+        if len(sent) >= max_files:
+            sent.append(over_the_count(member, max_files))
+            continue
+        read = next(members, None)
+        if read is None:
+            return  # the archive unpacks past its limit, as the last member's refusal says
+        _, data, refusal = read
+        sent.append(Sent(member, reason=refusal) if refusal else image_sent(member, data, limits))
+
+
+def over_the_count(name, max_files, **where):
+    reason = f"more than {max_files} images in one request"
+    return Sent(name, reason=reason, too_large=True, **where)
+
+
+def image_sent(name, data, limits, **where):
+    try:
+        check_image(data, max_pixels=limits.image_pixels, thumbnail_size=8)
+    except ImageRejected as rejection:
+        return Sent(name, reason=str(rejection), **where)
+    return Sent(name, image=io.BytesIO(data), **where)
+
+
+def fetched(url, limits):
+    try:
+        data, resolved_url = fetch_image(url, limits.image_bytes)
+    except FetchRefused as refusal:
+        return Sent(url, reason=str(refusal), resolved_url=url)
+    return image_sent(url, data, limits, resolved_url=resolved_url)
+
+
+def is_zip(upload):
+    upload.seek(0)
+    head = upload.read(len(ZIP_MAGIC))
+    upload.seek(0)
+    return head == ZIP_MAGIC
 
 
 def too_large(size, limits):

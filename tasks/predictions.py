@@ -1,11 +1,14 @@
 """The other door between tasks/ and trainer/: a stored model loaded once per process,
-and predictions from it (for the preview page and the classify APIs)."""
+and predictions from it. The preview page, /api/v1 and Watson all classify through
+classify_files, which takes the inference slot before reading what was sent."""
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
 
 import trainer
+from tasks import imports
 from tasks.local_copies import local_folder
 from tasks.throttling import inference
 from trainer import predict
@@ -25,18 +28,40 @@ def _general():
     )
 
 
-def classify(run, images):
-    """Predictions of a ready run for images (file objects or paths), in order; raises
-    Throttled when the process is already as busy as it may be."""
+@dataclass
+class Answer:
+    sent: imports.Sent
+    predictions: list  # one per run asked, in that order; empty for a refused file
+
+
+def classify_files(files, runs, *, urls=(), limits=None, top=5, all_or_nothing=False):
+    """An Answer for each image sent (uploads, zip members, then urls), in the order sent,
+    each read once and predicted by every one of runs (None: the general classifier, with
+    its top classes). The inference slot is taken before anything is read, so a request
+    turned away (Throttled) costs almost nothing. With all_or_nothing, nothing is
+    predicted when a file is refused."""
+    limits = limits or imports.Limits.from_settings()
     with inference.slot():
-        model = local_folder(run.model_folder, (trainer.MODEL_FILE, trainer.DESCRIPTION_FILE))
-        return _load(model).predict(images)
+        sent = imports.images_to_classify(files, limits, settings.VIZE_PREVIEW_MAX_FILES, urls)
+        images = [file.image for file in sent if file.image is not None]
+        if not images or (all_or_nothing and len(images) < len(sent)):
+            return [Answer(file, []) for file in sent]
+        by_run = [classify(run, images) if run else classify_general(images, top) for run in runs]
+    per_image = iter(zip(*by_run, strict=True))
+    return [Answer(file, [] if file.image is None else list(next(per_image))) for file in sent]
+
+
+def classify(run, images):
+    """Predictions of a ready run for images (file objects or paths), in order. The
+    caller holds the inference slot."""
+    model = local_folder(run.model_folder, (trainer.MODEL_FILE, trainer.DESCRIPTION_FILE))
+    return _load(model).predict(images)
 
 
 def classify_general(images, top=5):
-    """The built-in ImageNet classifier: no training needed."""
-    with inference.slot():
-        return _general().predict(images, top=top)
+    """The built-in ImageNet classifier: no training needed. The caller holds the
+    inference slot."""
+    return _general().predict(images, top=top)
 
 
 def prepare(cache_dir):

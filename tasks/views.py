@@ -4,13 +4,13 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
 
-from tasks import downloads, imports, runs, sidebar
-from tasks import predictions as predictions_module
+from tasks import downloads, imports, predictions, runs, sidebar
 from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm, TrainForm
-from tasks.imaging import BROWSER_FORMATS, ImageRejected, check_image
+from tasks.imaging import BROWSER_FORMATS
 from tasks.models import BadCursor, Category, Task, TrainingRun
-from tasks.throttling import Throttled, inference
+from tasks.throttling import Throttled
 
 
 def owned_task(request, task_code):
@@ -152,7 +152,8 @@ def upload(request, task_code):
     if report.added:
         runs.embed_in_background(task)
     if request.htmx:
-        return render(request, "tasks/_upload_report.html", {"report": report})
+        response = render(request, "tasks/_upload_report.html", {"report": report})
+        return trigger_client_event(response, "uploaded", report.counts)
     messages.info(request, report_summary(report))
     for rejected in report.rejected[:20]:
         messages.warning(request, f"{rejected.name}: {rejected.reason}")
@@ -371,52 +372,35 @@ def run_export(request, task_code, run_code):
 
 
 def preview(request, task_code):
+    """The page that tries the task's model on photos (the general classifier before
+    there is one), storing nothing: the whole page, or for htmx its predictions only."""
     task = owned_task(request, task_code)
-    run = task.active_run
+    context, busy = {"task": task, "run": task.active_run}, None
     if request.method == "POST":
-        files = request.FILES.getlist("files")[: settings.VIZE_PREVIEW_MAX_FILES]
         try:
-            with inference.slot():
-                results = preview_results(run, files)
-        except Throttled as busy:
-            results = [
-                {"index": index, "name": upload.name, "error": busy.message}
-                for index, upload in enumerate(files)
-            ]
-        return render(
-            request, "tasks/_predictions.html", {"task": task, "results": results, "run": run}
-        )
-    return render(
-        request, "tasks/preview.html", {"task": task, "run": run, **sidebar_context(task)}
-    )
+            answers = predictions.classify_files(request.FILES.getlist("files"), [task.active_run])
+            context["results"] = preview_results(answers)
+        except Throttled as refusal:
+            busy, context["busy"] = refusal, refusal.message
+    if not request.htmx:
+        context.update(sidebar_context(task))
+    template = "tasks/_predictions.html" if request.htmx else "tasks/preview.html"
+    response = render(request, template, context, status=busy.status if busy else 200)
+    if busy:
+        response["Retry-After"] = str(busy.retry_after)
+    return response
 
 
-def preview_results(run, files):
-    """For each file: its predictions, or the reason it is not an image. Nothing is
-    stored."""
-    results, readable = [], []
-    for index, upload in enumerate(files):
-        if upload.size > settings.VIZE_MAX_IMAGE_BYTES:
-            reason = imports.too_large(upload.size, imports.Limits.from_settings())
-            results.append({"index": index, "name": upload.name, "error": reason})
-            continue
-        try:
-            check_image(
-                upload.read(),
-                max_pixels=settings.VIZE_MAX_IMAGE_PIXELS,
-                thumbnail_size=8,
-            )
-        except ImageRejected as rejection:
-            results.append({"index": index, "name": upload.name, "error": str(rejection)})
-            continue
-        upload.seek(0)
-        readable.append((index, upload))
-    if readable:
-        images = [upload for _, upload in readable]
-        if run:
-            predictions = predictions_module.classify(run, images)
-        else:
-            predictions = predictions_module.classify_general(images)
-        for (index, upload), prediction in zip(readable, predictions, strict=True):
-            results.append({"index": index, "name": upload.name, "prediction": prediction})
-    return sorted(results, key=lambda result: result["index"])
+def preview_results(answers):
+    """A row for each photo sent: its prediction, or why it was not classified. index
+    is its place among the files sent when it was sent whole: the browser shows its own
+    copy of those, and can add them to a category."""
+    return [
+        {
+            "index": answer.sent.file_index,
+            "name": answer.sent.name,
+            "error": answer.sent.reason,
+            "prediction": answer.predictions[0] if answer.predictions else None,
+        }
+        for answer in answers
+    ]

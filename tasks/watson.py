@@ -10,7 +10,6 @@ shapes; the work is done by the same modules as the pages and /api/v1/.
 import base64
 import binascii
 import functools
-import io
 import re
 import secrets
 from dataclasses import replace
@@ -22,8 +21,6 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tasks import imports, predictions, runs
-from tasks.fetching import FetchRefused, fetch_image
-from tasks.imaging import ImageRejected, check_image
 from tasks.models import ApiKey, Task
 from tasks.throttling import Throttled, classify_rate
 
@@ -280,42 +277,74 @@ def classify(request):
     fields = request.POST if request.method == "POST" else request.GET
     threshold = parse_threshold(fields.get("threshold"))
     chosen = chosen_classifiers(request, fields)
-    images = classify_inputs(request, fields)
-    readable = [image for image in images if "data" in image]
-    results = {}
-    for classifier_id, task in chosen:
-        files = [io.BytesIO(image["data"]) for image in readable]
-        if task is None:
-            answers = predictions.classify_general(files, top=GENERAL_TOP) if files else []
-            results[classifier_id] = ("default", answers)
-        else:
-            answers = predictions.classify(task.active_run, files) if files else []
-            results[classifier_id] = (task.name, answers)
-    answered = []
-    row = 0
-    for image in images:
-        entry = {key: value for key, value in image.items() if key != "data"}
-        if "data" in image:
-            entry["classifiers"] = [
-                {
-                    "classifier_id": classifier_id,
-                    "name": name,
-                    "classes": [
-                        {"class": label, "score": round(score, 6)}
-                        for label, score in answers[row].scores
-                        if score >= threshold
-                    ],
-                }
-                for classifier_id, (name, answers) in results.items()
-            ]
-            row += 1
-        answered.append(entry)
+    uploads, urls = classify_inputs(request, fields)
+    answers = predictions.classify_files(
+        uploads,
+        [task.active_run if task else None for _, task in chosen],
+        urls=urls,
+        limits=classify_limits(),
+        top=GENERAL_TOP,
+    )
+    refuse_a_whole_zip(answers)
     custom_classes = sum(
         task.categories.filter(is_negative=False).count() for _, task in chosen if task
     )
     return JsonResponse(
-        {"images": answered, "images_processed": len(readable), "custom_classes": custom_classes}
+        {
+            "images": [image_json(answer, chosen, threshold) for answer in answers],
+            "images_processed": sum(answer.sent.image is not None for answer in answers),
+            "custom_classes": custom_classes,
+        }
     )
+
+
+def classify_inputs(request, fields):
+    """(uploads, urls): each images_file part (IBM sends one) and the url field."""
+    uploads = request.FILES.getlist("images_file")
+    url = fields.get("url", "").strip()
+    if not uploads and not url:
+        raise WatsonError(400, "Send images_file (an image or a zip of images) or url.")
+    return uploads, [url] if url else []
+
+
+def refuse_a_whole_zip(answers):
+    """Watson refuses the request for a zip it cannot take as a whole (more than 20
+    images, too large, unreadable), and answers each other bad image on its own."""
+    refused = next((answer.sent for answer in answers if answer.sent.whole_zip), None)
+    if refused:
+        raise WatsonError(413 if refused.too_large else 400, f"{refused.name}: {refused.reason}.")
+
+
+def classify_limits():
+    """IBM's limits on a classify zip, on top of the count of images per request that
+    every face shares."""
+    return replace(
+        imports.Limits.from_settings(), zip_bytes=ZIP_BYTES, zip_members=CLASSIFY_ZIP_IMAGES
+    )
+
+
+def image_json(answer, chosen, threshold):
+    sent = answer.sent
+    if sent.resolved_url:
+        entry = {"source_url": sent.name, "resolved_url": sent.resolved_url}
+    else:
+        entry = {"image": sent.name}
+    if sent.image is None:
+        entry["error"] = {"code": 400, "description": sent.reason, "error_id": "input_error"}
+        return entry
+    entry["classifiers"] = [
+        {
+            "classifier_id": classifier_id,
+            "name": task.name if task else "default",
+            "classes": [
+                {"class": label, "score": round(score, 6)}
+                for label, score in prediction.scores
+                if score >= threshold
+            ],
+        }
+        for (classifier_id, task), prediction in zip(chosen, answer.predictions, strict=True)
+    ]
+    return entry
 
 
 def parse_threshold(value):
@@ -352,54 +381,3 @@ def chosen_classifiers(request, fields):
             )
         chosen.append((classifier_id, task))
     return chosen
-
-
-def classify_inputs(request, fields):
-    """[{"image" or "source_url", "data" or "error"}] in the order sent."""
-    upload = request.FILES.get("images_file")
-    url = fields.get("url", "").strip()
-    if upload is None and not url:
-        raise WatsonError(400, "Send images_file (an image or a zip of images) or url.")
-    limits = imports.Limits.from_settings()
-    images = []
-    if upload is not None:
-        if upload.read(4) == imports.ZIP_MAGIC:
-            upload.seek(0)
-            archive = imports.ZipUpload(
-                upload, replace(limits, zip_bytes=ZIP_BYTES, zip_members=CLASSIFY_ZIP_IMAGES)
-            )
-            if archive.refusal:
-                raise WatsonError(
-                    413 if archive.too_large else 400, f"{upload.name}: {archive.refusal}."
-                )
-            for path, data, refusal in archive:
-                images.append(checked({"image": f"{upload.name}/{path}"}, data, refusal, limits))
-        else:
-            upload.seek(0)
-            refusal = (
-                imports.too_large(upload.size, limits) if upload.size > limits.image_bytes else ""
-            )
-            data = None if refusal else upload.read()
-            images.append(checked({"image": upload.name}, data, refusal, limits))
-    if url:
-        entry = {"source_url": url, "resolved_url": url}
-        try:
-            data, entry["resolved_url"] = fetch_image(url, limits.image_bytes)
-            refusal = ""
-        except FetchRefused as failure:
-            data, refusal = None, str(failure)
-        images.append(checked(entry, data, refusal, limits))
-    return images
-
-
-def checked(entry, data, refusal, limits):
-    if not refusal:
-        try:
-            check_image(data, max_pixels=limits.image_pixels, thumbnail_size=8)
-        except ImageRejected as rejection:
-            refusal = str(rejection)
-    if refusal:
-        entry["error"] = {"code": 400, "description": refusal, "error_id": "input_error"}
-    else:
-        entry["data"] = data
-    return entry
