@@ -11,14 +11,7 @@ from ninja import Field, Schema
 from pydantic import AfterValidator
 
 from tasks.models import CATEGORY_NAME_MAX_LENGTH, TrainingRun
-from trainer.choices import (
-    BASE_MODELS,
-    DEFAULT_BASE_MODEL,
-    DEFAULT_MODE,
-    DEFAULT_TIME_BUDGET,
-    MODES,
-    TIME_BUDGETS,
-)
+from trainer import choices
 
 
 def printable(text):
@@ -152,18 +145,18 @@ class Deleted(Schema):
 
 
 class RunIn(Schema):
-    base_model: Literal[tuple(BASE_MODELS)] = Field(
-        DEFAULT_BASE_MODEL,
+    base_model: Literal[tuple(choices.BASE_MODELS)] = Field(
+        choices.DEFAULT_BASE_MODEL,
         description="; ".join(
-            f"{name}: {base.title}, {base.summary}" for name, base in BASE_MODELS.items()
+            f"{name}: {base.title}, {base.summary}" for name, base in choices.BASE_MODELS.items()
         ),
     )
-    mode: Literal[tuple(MODES)] = Field(
-        DEFAULT_MODE,
-        description="; ".join(f"{name}: {mode.summary}" for name, mode in MODES.items()),
+    mode: Literal[tuple(choices.MODES)] = Field(
+        choices.DEFAULT_MODE,
+        description="; ".join(f"{name}: {mode.summary}" for name, mode in choices.MODES.items()),
     )
-    time_budget: Literal[tuple(TIME_BUDGETS)] = Field(
-        DEFAULT_TIME_BUDGET, description="Seconds of fine-tuning in accurate mode."
+    time_budget: Literal[tuple(choices.TIME_BUDGETS)] = Field(
+        choices.DEFAULT_TIME_BUDGET, description="Seconds of fine-tuning in accurate mode."
     )
 
 
