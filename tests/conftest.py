@@ -5,13 +5,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.urls import reverse
 from rq import SimpleWorker
 
-from tasks import imports
 from tasks.models import Task
-from tests import images
-from tests.images import encode, picture, zip_of
+from tests.helpers import V1, add_images, add_pictures, shapes_zip
 from vizeapp import embedded_redis
 
 
@@ -88,16 +85,6 @@ def bees(task):
     return task.categories.create(name="bees")
 
 
-def add_images(task, category, count, start=0):
-    files = [
-        SimpleUploadedFile(f"photo-{start + i}.png", images.png(color))
-        for i, color in enumerate(images.colors(start + count)[start:])
-    ]
-    report = imports.import_files(task, files, category=category)
-    assert len(report.added) == count, report.files
-    return [outcome.image for outcome in report.added]
-
-
 @pytest.fixture
 def ant_images(task, ants):
     return add_images(task, ants, 3)
@@ -152,14 +139,6 @@ def outsider_api(outsider):
     return Client(HTTP_AUTHORIZATION=f"Bearer {ApiKey.issue(outsider, 'tests')[1]}")
 
 
-def add_pictures(task, category, kind, count, start=0):
-    files = [
-        SimpleUploadedFile(f"{kind}-{i}.png", encode(picture(kind, i), "PNG"))
-        for i in range(start, start + count)
-    ]
-    return imports.import_files(task, files, category=category)
-
-
 @pytest.fixture
 def shapes_task(task):
     discs, squares = task.categories.create(name="discs"), task.categories.create(name="squares")
@@ -168,54 +147,17 @@ def shapes_task(task):
     return task
 
 
-def start_training(client, task, django_capture_on_commit_callbacks, **fields):
-    with django_capture_on_commit_callbacks(execute=True):
-        return client.post(
-            reverse("tasks:train", args=[task.code]), {"base_model": "lite0", **fields}
-        )
-
-
-def work(queue):
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
-
-
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 MB tmpfs mounted for the test (the suite runs as root, as CI does), so that
-    a full disk is a real ENOSPC from the kernel."""
+    """A 64 MB tmpfs mounted for the test, so that a full disk is a real ENOSPC from the
+    kernel. Mounting needs root (CI runs as root); as a normal user these tests skip."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for a full disk needs root")
     mount = tmp_path / "small-disk"
     mount.mkdir()
     subprocess.run(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mount], check=True)
     yield mount
     subprocess.run(["/usr/bin/umount", "--lazy", mount], check=True)
-
-
-def fill(disk, leave=0):
-    """Fill the disk with one file, then free `leave` bytes of it again."""
-    filler = disk / "filler"
-    chunk = bytes(1024 * 1024)
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(chunk)
-                out.flush()
-        except OSError:
-            pass
-    size = filler.stat().st_size
-    os.truncate(filler, max(0, size - leave))
-
-
-V1 = "/api/v1"
-
-
-def shapes_zip(count=6):
-    return zip_of(
-        {
-            f"shapes/{kind}/{kind}-{i}.png": encode(picture(kind, i), "PNG")
-            for kind in ("discs", "squares")
-            for i in range(count)
-        }
-    )
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tasks.models import Image, Task
 from tests import images
-from tests.conftest import add_images
-
-V1 = "/api/v1"
+from tests.helpers import V1, add_images
 
 
 def upload(client, task, *files, **fields):

@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq import SimpleWorker
 
-from tests.conftest import V1, shapes_zip
+from tests.helpers import V1, shapes_zip
 from tests.images import picture
 
 

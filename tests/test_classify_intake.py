@@ -7,10 +7,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tasks import imports
+from tests.helpers import V1
 from tests.images import encode, picture, png, png_declaring, zip_of
 from tests.test_watson import V3, basic
 
-V1 = "/api/v1"
 BUSY = "The server is busy classifying; try again in a moment."
 
 # What every face must say of the hostile set, file by file, in the order sent.

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from moto.server import ThreadedMotoServer
 
 from tasks.sweep import sweep
-from tests.conftest import V1
+from tests.helpers import V1
 from tests.test_api_training import classify, new_pictures
 from tests.test_settings import settings_of
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from tasks import imports, predictions
 from tests import images
-from tests.conftest import fill, start_training, work
+from tests.helpers import fill, start_training, work
 from tests.images import encode, picture
 from vizeapp.storage import AtomicFileSystemStorage
 

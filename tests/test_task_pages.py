@@ -1,7 +1,7 @@
 from django.urls import reverse
 
 from tasks.models import Task
-from tests.conftest import add_images
+from tests.helpers import add_images
 
 
 def test_the_list_shows_only_my_tasks_with_their_counts(

@@ -16,7 +16,7 @@ from rq import SimpleWorker
 
 from tasks import jobs, runs
 from tasks.models import ImageEmbedding, TrainingRun
-from tests.conftest import add_pictures, start_training, work
+from tests.helpers import add_pictures, start_training, work
 from tests.images import encode, picture
 
 
