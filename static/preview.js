@@ -26,7 +26,8 @@
     const response = await post(form().action, data);
     // 503: the server is busy, and its answer says so.
     results.innerHTML = response.ok || response.status === 503 ? await response.text() : `<p class="message message-error">The server refused the photos (${response.status}).</p>`;
-    // Only photos sent whole carry an index: the browser has no copy of a zip's members.
+    // Only photos sent whole and classified carry an index: the browser has no copy of a
+    // zip's members, and a refused file has nothing to show.
     results.querySelectorAll(".prediction[data-index]").forEach((card) => {
       const file = files[Number(card.dataset.index)];
       const image = card.querySelector("img");
