@@ -1,0 +1,208 @@
+"""The training run's life: each state change is a method of TrainingRun that applies
+only from the states it names and says whether it did; the rules every face shares
+(pressing Start while a run is queued, the model zip's policy) answer alike on the
+pages, /api/v1 and the Watson API."""
+
+import django_rq
+import pytest
+from django.core.files.storage import storages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from tasks import runs
+from tasks.forms import TrainForm
+from tests.helpers import V1, add_pictures
+from tests.test_watson import V3, basic, examples_zip
+from trainer import choices
+
+
+@pytest.fixture
+def queued(shapes_task, training_queue):
+    run, _ = runs.start(shapes_task, "lite0")
+    return run
+
+
+@pytest.fixture
+def ready(shapes_task):
+    """A ready run that answers for its task (its model files are not needed here)."""
+    run = shapes_task.runs.create(
+        base_model="lite0", mode="fast", status="ready", model_folder="models/ready"
+    )
+    assert run.activate()
+    return run
+
+
+def add_two_discs(task):
+    add_pictures(task, task.categories.get(name="discs"), "discs", 2, start=50)
+
+
+def test_a_queued_run_is_claimed_once(queued):
+    assert queued.claim()
+    assert not queued.claim()
+    queued.refresh_from_db()
+    assert queued.status == "embedding"
+
+
+def test_a_cancelled_run_takes_no_report_and_does_not_finish(queued):
+    assert queued.cancel()
+    assert not queued.report("fitting", 50, 3)
+    assert not queued.finish({"accuracy": 1.0}, [], "models/x")
+    queued.refresh_from_db()
+    assert (queued.status, queued.model_folder) == ("cancelled", "")
+
+
+def test_a_finished_run_answers_for_its_task_and_can_no_longer_fail(queued):
+    assert queued.claim()
+    assert queued.finish({"accuracy": 0.9}, [], "models/x")
+    assert not queued.fail("too late")
+    queued.task.refresh_from_db()
+    assert queued.task.active_run == queued
+
+
+def test_only_a_queued_run_takes_in_new_images(queued):
+    assert queued.take_in([["code", "discs"]], "")
+    assert queued.claim()
+    assert not queued.take_in([], "")
+    queued.refresh_from_db()
+    assert queued.samples == [["code", "discs"]]
+
+
+def test_only_a_ready_run_can_be_activated(queued):
+    assert not queued.activate()
+    queued.task.refresh_from_db()
+    assert queued.task.active_run is None
+
+
+def test_a_failed_packaging_is_retried_once_per_request(ready):
+    assert ready.packaging_failed("The model zip could not be packaged: disk full.")
+    assert ready.retry_packaging()
+    assert not ready.retry_packaging()
+    assert ready.packaged()
+    assert not ready.packaging_failed("late news from an older job")
+    ready.refresh_from_db()
+    assert (ready.export_ready, ready.export_failure) == (True, "")
+
+
+def test_the_training_form_offers_the_trainers_choices_with_their_defaults(task):
+    form = TrainForm(task=task)
+    offered = {name: [value for value, _ in field.choices] for name, field in form.fields.items()}
+    assert offered == {
+        "base_model": list(choices.BASE_MODELS),
+        "mode": list(choices.MODES),
+        "time_budget": list(choices.TIME_BUDGETS),
+    }
+    assert TrainForm({}, task=task).is_valid()
+    assert {name: field.initial for name, field in form.fields.items()} == {
+        "base_model": choices.DEFAULT_BASE_MODEL,
+        "mode": choices.DEFAULT_MODE,
+        "time_budget": choices.DEFAULT_TIME_BUDGET,
+    }
+
+
+def test_the_training_form_refuses_a_time_budget_off_the_list(task):
+    form = TrainForm({"time_budget": "301"}, task=task)
+    assert not form.is_valid()
+    assert "time_budget" in form.errors
+
+
+def test_the_api_schema_offers_the_trainers_choices(client):
+    schema = client.get(f"{V1}/openapi.json").json()["components"]["schemas"]["RunIn"]
+    properties = schema["properties"]
+    assert properties["base_model"]["enum"] == list(choices.BASE_MODELS)
+    assert properties["mode"]["enum"] == list(choices.MODES)
+    assert properties["time_budget"]["enum"] == list(choices.TIME_BUDGETS)
+    assert properties["time_budget"]["default"] == choices.DEFAULT_TIME_BUDGET
+
+
+def test_pressing_start_on_the_page_while_queued_adds_the_new_photos(
+    owner_client, shapes_task, queued
+):
+    add_two_discs(shapes_task)
+    response = owner_client.post(reverse("tasks:train", args=[shapes_task.code]), follow=True)
+    assert "the queued run takes in your new photos" in response.content.decode()
+    queued.refresh_from_db()
+    assert (shapes_task.runs.count(), len(queued.samples)) == (1, 14)
+
+
+def test_pressing_start_through_the_api_while_queued_adds_the_new_photos(api, shapes_task, queued):
+    add_two_discs(shapes_task)
+    response = api.post(f"{V1}/tasks/{shapes_task.code}/runs", {}, "application/json")
+    assert (response.status_code, response.json()["code"]) == (200, str(queued.code))
+    queued.refresh_from_db()
+    assert (shapes_task.runs.count(), len(queued.samples)) == (1, 14)
+
+
+def test_a_watson_retrain_while_queued_adds_the_new_examples(
+    client, api_key, training_queue, django_capture_on_commit_callbacks
+):
+    client.defaults["HTTP_AUTHORIZATION"] = basic(api_key)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            f"{V3}/classifiers?version=2018-03-19",
+            {
+                "name": "shapes",
+                "discs_positive_examples": SimpleUploadedFile("d.zip", examples_zip("discs")),
+                "squares_positive_examples": SimpleUploadedFile("s.zip", examples_zip("squares")),
+            },
+        ).json()
+    more = SimpleUploadedFile("more.zip", examples_zip("discs", start=50))
+    response = client.post(
+        f"{V3}/classifiers/{created['classifier_id']}?version=2018-03-19",
+        {"discs_positive_examples": more},
+    )
+    assert response.json()["status"] == "training"
+    (run,) = runs.TrainingRun.objects.filter(task__watson_id=created["classifier_id"])
+    assert len(run.samples) == 30
+
+
+def test_pressing_start_while_training_starts_nothing_on_the_page_or_the_api(
+    owner_client, api, shapes_task, queued
+):
+    assert queued.claim()
+    add_two_discs(shapes_task)
+    page = owner_client.post(reverse("tasks:train", args=[shapes_task.code]), follow=True)
+    assert "This task is already training" in page.content.decode()
+    assert (
+        api.post(f"{V1}/tasks/{shapes_task.code}/runs", {}, "application/json").status_code == 409
+    )
+    queued.refresh_from_db()
+    assert (shapes_task.runs.count(), len(queued.samples)) == (1, 12)
+
+
+@pytest.fixture
+def failed_packaging(ready, queues):
+    ready.packaging_failed("The model zip could not be packaged: disk full.")
+    return ready
+
+
+def test_looking_at_a_failed_packaging_never_starts_it_again(owner_client, api, failed_packaging):
+    task = failed_packaging.task
+    page = owner_client.get(reverse("tasks:run_export", args=[task.code, failed_packaging.code]))
+    answer = api.get(f"{V1}/tasks/{task.code}/export")
+    assert "disk full" in page.content.decode()
+    assert (answer.status_code, "disk full" in answer.json()["detail"]) == (503, True)
+    assert django_rq.get_queue("default").count == 0
+
+
+@pytest.mark.parametrize("face", ["page", "api"])
+def test_asking_again_packages_a_failed_model_zip_again(
+    face, owner_client, api, failed_packaging, django_capture_on_commit_callbacks
+):
+    task = failed_packaging.task
+    with django_capture_on_commit_callbacks(execute=True):
+        if face == "page":
+            owner_client.post(reverse("tasks:run_export", args=[task.code, failed_packaging.code]))
+        else:
+            assert api.post(f"{V1}/tasks/{task.code}/export").status_code == 202
+    failed_packaging.refresh_from_db()
+    assert failed_packaging.export_failure == ""
+    assert django_rq.get_queue("default").count == 1
+
+
+def test_listing_runs_never_asks_storage(api, ready, monkeypatch):
+    def no_storage(storage, name):
+        raise AssertionError(f"listing runs asked storage about {name}")
+
+    monkeypatch.setattr(type(storages["default"]), "exists", no_storage)
+    listed = api.get(f"{V1}/tasks/{ready.task.code}/runs").json()
+    assert [run["export_ready"] for run in listed] == [False]
