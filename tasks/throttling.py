@@ -11,7 +11,7 @@ import time
 
 import django_rq
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from redis.exceptions import RedisError
 
@@ -127,25 +127,33 @@ inference = InferenceSlots()
 
 
 class ShedClassifyLoad:
-    """Middleware that answers the classify APIs with 503 before anything of the request
-    is read, authenticated or parsed while this process is full: under a flood, turning
-    a request away must cost far less than the work it refuses."""
+    """Middleware that answers the classify APIs and the preview page's POST with 503
+    before anything of the request is read, authenticated or parsed (the CSRF check
+    would read the whole upload) while this process is full: under a flood, turning a
+    request away must cost far less than the work it refuses."""
 
-    ANSWERS = {
+    JSON_ANSWERS = {
         "api:classify": {"detail": BUSY},
         "api:classify_general": {"detail": BUSY},
         "watson_classify": {"code": 503, "error": BUSY},
     }
+    # The page's answer is what its script shows in place of the predictions.
+    PAGE_ANSWER = f'<p class="message message-error">{BUSY}</p>'
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if inference.full():
-            answer = self.ANSWERS.get(resolve_view_name(request.path_info))
-            if answer:
-                return JsonResponse(answer, status=503, headers={"Retry-After": "1"})
+            name = resolve_view_name(request.path_info)
+            if name in self.JSON_ANSWERS:
+                return JsonResponse(self.JSON_ANSWERS[name], status=503, headers=RETRY_SOON)
+            if name == "tasks:preview" and request.method == "POST":
+                return HttpResponse(self.PAGE_ANSWER, status=503, headers=RETRY_SOON)
         return self.get_response(request)
+
+
+RETRY_SOON = {"Retry-After": "1"}
 
 
 def resolve_view_name(path):
