@@ -434,14 +434,15 @@ def activate_run(request, task: UUID, run: UUID):
 # Classification
 
 
-def refuse_unless_all_images(answers):
+def refuse_unless_all_images(sent):
     """The API classifies all the files sent or none: the first refused file names the
-    reason, with 413 when some file was too large (or one too many) and 415 otherwise."""
-    refused = [answer.sent for answer in answers if answer.sent.image is None]
+    reason, with 413 when some file was over a limit (its size, or one too many) and 415
+    otherwise."""
+    refused = [file for file in sent if file.image is None]
     if refused:
-        status = 413 if any(file.too_large for file in refused) else 415
+        status = 413 if any(file.over_limit for file in refused) else 415
         raise ApiError(status, f"{refused[0].name}: {refused[0].reason}")
-    if not answers:
+    if not sent:
         raise ApiError(400, "files: no image among the files sent.")
 
 
@@ -478,8 +479,7 @@ def classify(
     classify_rate.check(request.api_key)
     found = owned_task(request, task)
     answering = answer_run(found, run)
-    answers = predictions.classify_files(files, [answering], all_or_nothing=True)
-    refuse_unless_all_images(answers)
+    answers = predictions.classify_files(files, [answering], check=refuse_unless_all_images)
     return {
         "images": [
             classified(answer.sent.name, answer.predictions[0], answering.code, threshold)
@@ -506,8 +506,7 @@ def classify_general(
 ):
     """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""
     classify_rate.check(request.api_key)
-    answers = predictions.classify_files(files, [None], top=top, all_or_nothing=True)
-    refuse_unless_all_images(answers)
+    answers = predictions.classify_files(files, [None], top=top, check=refuse_unless_all_images)
     return {
         "images": [
             classified(answer.sent.name, answer.predictions[0], None, 0.0) for answer in answers

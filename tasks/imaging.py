@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from trainer.portable import to_rgb
+
 pillow_heif.register_heif_opener()
 
 # Pillow parses only these; anything else (SVG, HTML, PDF, PSD ...) is refused unread.
@@ -81,19 +83,3 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
     out = io.BytesIO()
     thumbnail.save(out, "JPEG", quality=85)
     return CheckedImage(format, EXTENSIONS[format], width, height, out.getvalue())
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB that looks like the original: 16-bit scaled down, not clipped;
-    transparency laid on white; CMYK and palettes converted."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    elif image.mode == "F":
-        image = image.convert("L")
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        background = Image.new("RGB", image.size, "white")
-        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-        image = background
-    return image if image.mode == "RGB" else image.convert("RGB")

@@ -137,7 +137,7 @@ class Sent:
     name: str  # the file's name; a zip member as zip/path; a URL as sent
     image: io.BytesIO | None = None  # None when refused
     reason: str = ""
-    too_large: bool = False  # refused for its size or the count of files, not its content
+    over_limit: bool = False  # refused for its size or the count of files, not its content
     whole_zip: bool = False  # the refusal is of a whole archive, none of its members read
     file_index: int | None = None  # its place among the uploads, when sent whole (not zipped)
     resolved_url: str = ""  # for a URL: where the image came from after redirects
@@ -146,10 +146,11 @@ class Sent:
         self.name = printable(self.name)
 
 
-def images_to_classify(files, limits, max_files, urls=()):
-    """A Sent for each image in uploaded files (images and zips of images), then at each
-    of urls, in the order sent, for a classification that stores nothing. Only the first
-    max_files are read; the rest are refused unread, each on its own line."""
+def images_to_classify(files, limits, max_files, fetched=()):
+    """A Sent for each image in uploaded files (images and zips of images), then for
+    each of fetched (URLs already fetched, see fetch), in the order sent, for a
+    classification that stores nothing. Only the first max_files are read; the rest are
+    refused unread, each on its own line."""
     sent = []
     for index, upload in enumerate(files):
         if is_zip(upload):
@@ -158,14 +159,16 @@ def images_to_classify(files, limits, max_files, urls=()):
             sent.append(over_the_count(upload.name, max_files, file_index=index))
         elif upload.size > limits.image_bytes:
             refusal = too_large(upload.size, limits)
-            sent.append(Sent(upload.name, reason=refusal, too_large=True, file_index=index))
+            sent.append(Sent(upload.name, reason=refusal, over_limit=True, file_index=index))
         else:
             sent.append(image_sent(upload.name, upload.read(), limits, file_index=index))
-    for url in urls:
+    for url, data, where, refusal in fetched:
         if len(sent) >= max_files:
-            sent.append(over_the_count(url, max_files, resolved_url=url))
+            sent.append(over_the_count(url, max_files, resolved_url=where))
+        elif refusal:
+            sent.append(Sent(url, reason=refusal, resolved_url=where))
         else:
-            sent.append(fetched(url, limits))
+            sent.append(image_sent(url, data, limits, resolved_url=where))
     return sent
 
 
@@ -173,7 +176,9 @@ def add_members(sent, name, archive, limits, max_files):
     """A Sent for each member of archive onto sent, each read only while sent holds
     fewer than max_files."""
     if archive.refusal:
-        sent.append(Sent(name, reason=archive.refusal, too_large=archive.too_large, whole_zip=True))
+        sent.append(
+            Sent(name, reason=archive.refusal, over_limit=archive.over_limit, whole_zip=True)
+        )
         return
     members = iter(archive)  # a member is read when the next one is asked for
     for path in archive.paths:
@@ -190,7 +195,7 @@ def add_members(sent, name, archive, limits, max_files):
 
 def over_the_count(name, max_files, **where):
     reason = f"more than {max_files} images in one request"
-    return Sent(name, reason=reason, too_large=True, **where)
+    return Sent(name, reason=reason, over_limit=True, **where)
 
 
 def image_sent(name, data, limits, **where):
@@ -201,12 +206,15 @@ def image_sent(name, data, limits, **where):
     return Sent(name, image=io.BytesIO(data), **where)
 
 
-def fetched(url, limits):
+def fetch(url, limits):
+    """(url, data, resolved url, refusal) of an image sent as a URL; data is None when
+    refused. Nothing is decoded: this is network work, done before an inference slot is
+    taken, so a slow server never holds one."""
     try:
         data, resolved_url = fetch_image(url, limits.image_bytes)
     except FetchRefused as refusal:
-        return Sent(url, reason=str(refusal), resolved_url=url)
-    return image_sent(url, data, limits, resolved_url=resolved_url)
+        return url, None, url, str(refusal)
+    return url, data, resolved_url, ""
 
 
 def is_zip(upload):
@@ -316,10 +324,10 @@ class ZipUpload:
     def __init__(self, upload, limits):
         self.limits = limits
         self.refusal = ""
-        self.too_large = False
+        self.over_limit = False
         self.members = []
         if upload.size > limits.zip_bytes:
-            self.too_large = True
+            self.over_limit = True
             self.refusal = (
                 f"the archive is {megabytes(upload.size)}; "
                 f"the limit is {megabytes(limits.zip_bytes)} per zip"
@@ -334,7 +342,7 @@ class ZipUpload:
             self.refusal = "not a readable zip archive"
             return
         if len(self.members) > limits.zip_members:
-            self.too_large = True
+            self.over_limit = True
             self.refusal = (
                 f"the archive holds {len(self.members):,} files; "
                 f"the limit is {limits.zip_members:,} per zip"

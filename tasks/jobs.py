@@ -56,6 +56,8 @@ def train_run(run_id):
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or not run.claim():
         return
+    # A press of Start may have added images between the load and the claim.
+    run.refresh_from_db(fields=["samples", "negative_label"])
     workspace = Path(tempfile.mkdtemp(prefix=f"vizeapp-run-{run.code}-"))
     try:
         images, samples = load_samples(run)

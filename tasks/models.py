@@ -147,14 +147,6 @@ class ImageQuerySet(models.QuerySet):
             return page[:size], image_cursors.sign(str(page[size - 1].id))
         return page, None
 
-    def in_view(self, view):
-        """Images shown under a side-bar entry: "all", "unsorted" or a Category."""
-        if view == "all":
-            return self
-        if view == "unsorted":
-            return self.filter(category=None)
-        return self.filter(category=view)
-
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""
         names = []
@@ -231,7 +223,7 @@ class TrainingRun(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE = (Status.QUEUED, Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
-    WORKING = (Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
+    WORKING = (Status.EMBEDDING, Status.EVALUATING, Status.FITTING)  # claimed by a job
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     task = models.ForeignKey(Task, models.CASCADE, related_name="runs")
@@ -347,7 +339,7 @@ class TrainingRun(models.Model):
     def report(self, status, percent, eta_seconds):
         """The job's progress, which is also the heartbeat the reconciler watches."""
         return self._change(
-            models.Q(status__in=self.ACTIVE),
+            models.Q(status__in=self.WORKING),
             status=status,
             percent=percent,
             eta_seconds=eta_seconds,
@@ -359,7 +351,7 @@ class TrainingRun(models.Model):
         now = timezone.now()
         with transaction.atomic():
             finished = self._change(
-                models.Q(status__in=self.ACTIVE),
+                models.Q(status__in=self.WORKING),
                 status=self.Status.READY,
                 percent=100,
                 eta_seconds=0,
@@ -407,8 +399,11 @@ class TrainingRun(models.Model):
         )
 
     def packaging_failed(self, reason):
+        """The first reason a packaging failed; a later one (the worker seeing the same
+        job end) changes nothing until someone retries."""
         return self._change(
-            models.Q(status=self.Status.READY, export_ready=False), export_failure=reason
+            models.Q(status=self.Status.READY, export_ready=False, export_failure=""),
+            export_failure=reason,
         )
 
     def retry_packaging(self):

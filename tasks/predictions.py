@@ -12,7 +12,7 @@ from tasks import imports
 from tasks.local_copies import local_folder
 from tasks.throttling import inference
 from trainer import predict
-from trainer.backbones import BASE_MODELS, DEFAULT_BASE_MODEL
+from trainer.choices import BASE_MODELS, DEFAULT_BASE_MODEL
 from trainer.runtime import cached_graph
 
 
@@ -34,17 +34,21 @@ class Answer:
     predictions: list  # one per run asked, in that order; empty for a refused file
 
 
-def classify_files(files, runs, *, urls=(), limits=None, top=5, all_or_nothing=False):
+def classify_files(files, runs, *, urls=(), limits=None, top=5, check=None):
     """An Answer for each image sent (uploads, zip members, then urls), in the order sent,
     each read once and predicted by every one of runs (None: the general classifier, with
-    its top classes). The inference slot is taken before anything is read, so a request
-    turned away (Throttled) costs almost nothing. With all_or_nothing, nothing is
-    predicted when a file is refused."""
+    its top classes). The inference slot is taken before any file is read, so a request
+    turned away (Throttled) costs almost nothing; URLs are fetched before it, as waiting
+    on another server is no inference. check(sent) may refuse the request (by raising)
+    before anything is predicted."""
     limits = limits or imports.Limits.from_settings()
+    fetched = [imports.fetch(url, limits) for url in urls]
     with inference.slot():
-        sent = imports.images_to_classify(files, limits, settings.VIZE_PREVIEW_MAX_FILES, urls)
+        sent = imports.images_to_classify(files, limits, settings.VIZE_PREVIEW_MAX_FILES, fetched)
+        if check:
+            check(sent)
         images = [file.image for file in sent if file.image is not None]
-        if not images or (all_or_nothing and len(images) < len(sent)):
+        if not images:
             return [Answer(file, []) for file in sent]
         by_run = [classify(run, images) if run else classify_general(images, top) for run in runs]
     per_image = iter(zip(*by_run, strict=True))

@@ -149,8 +149,10 @@ def start(task, base_model=DEFAULT_BASE_MODEL, mode=DEFAULT_MODE, time_budget=DE
                 negative_label=negative_label(task),
             )
     except IntegrityError:
-        # Another request started one between our check and our insert.
-        return join(task, task.current_run())
+        # Another request started one between our check and our insert; if that run has
+        # already ended too, this press starts the next.
+        current = task.current_run()
+        return join(task, current) if current else start(task, base_model, mode, time_budget)
     enqueue(run)
     return run, Started.NEW
 
@@ -192,15 +194,22 @@ def embed_in_background(task):
         )
 
 
+PACKAGING_PREFIX = "package-run-"
+
+
 def package_in_background(run):
     """Queue the packaging of the run's model zip (tasks/jobs.py package_run). Asking
-    twice is harmless: the job does nothing once the zip is stored."""
+    twice is harmless: the job does nothing once the zip is stored. With the queue down,
+    the packaging fails with that reason, so that nobody waits on a job that never runs."""
     try:
         django_rq.get_queue("default").enqueue(
-            "tasks.jobs.package_run", run.pk, job_id=f"package-run-{run.code}"
+            "tasks.jobs.package_run", run.pk, job_id=f"{PACKAGING_PREFIX}{run.code}"
         )
     except RedisError:
-        logger.warning("Redis is unavailable; the model zip of run %s waits", run.code)
+        logger.warning("Redis is unavailable; the model zip of run %s is not packaged", run.code)
+        run.packaging_failed(
+            "The job queue is unavailable, so the model zip could not be packaged."
+        )
 
 
 class ModelZip(Enum):
@@ -216,12 +225,13 @@ def model_zip(run, retry=False):
     packages it if that has not happened yet; a packaging that failed is reported, and
     tried again only when asked with retry (the page's Try again, the API's POST), so
     that looking at a failure never repeats seconds of work on every refresh."""
+    if run.export_failure and retry and not run.retry_packaging():
+        run.refresh_from_db(fields=["export_ready", "export_failure"])  # a racing retry won
     if run.export_ready:
         return ModelZip.READY
-    if run.export_failure and not (retry and run.retry_packaging()):
-        return ModelZip.FAILED
-    package_in_background(run)
-    return ModelZip.PACKAGING
+    if not run.export_failure:
+        package_in_background(run)
+    return ModelZip.FAILED if run.export_failure else ModelZip.PACKAGING
 
 
 def cancel(run):
@@ -235,21 +245,33 @@ def cancel(run):
 
 
 def job_died(job_id, detail):
-    """Fail the run of a training job that the worker saw end without reporting (its
-    process killed, out of memory), and remove any model files it had begun to store.
-    A job that failed on its own has already failed its run; this then changes nothing."""
-    code = job_id.removeprefix(TrainingRun.JOB_PREFIX)
-    if code == job_id:
-        return
-    run = TrainingRun.objects.select_related("task").filter(code=code).first()
-    if run is None:
-        return
+    """Settle the run of a job that the worker saw end without reporting (its process
+    killed, out of memory): a training run fails and any model files it had begun to
+    store are removed; a packaging says why it failed, so that nobody waits on it. A job
+    that failed on its own has already said so; this then changes nothing."""
+    for prefix, settle in (
+        (TrainingRun.JOB_PREFIX, training_died),
+        (PACKAGING_PREFIX, packaging_died),
+    ):
+        code = job_id.removeprefix(prefix)
+        if code != job_id:
+            run = TrainingRun.objects.select_related("task").filter(code=code).first()
+            if run is not None:
+                settle(run, detail.strip())
+            return
+
+
+def packaging_died(run, detail):
+    run.packaging_failed(f"The model zip could not be packaged: the job died ({detail}).")
+
+
+def training_died(run, detail):
     if run.started and timezone.now() - run.started >= timedelta(
         seconds=settings.VIZE_TRAINING_TIMEOUT
     ):
         reason = TIMED_OUT
     else:
-        reason = f"The training process died (killed, or out of memory): {detail.strip()}"
+        reason = f"The training process died (killed, or out of memory): {detail}"
     if run.fail(reason):
         delete_folder(default_storage, run.storage_folder)
 

@@ -27,3 +27,12 @@ def entry(task, key):
 def key(chosen):
     """The key that names an entry: the inverse of `entry`."""
     return str(chosen.code) if isinstance(chosen, Category) else chosen
+
+
+def images(task, chosen):
+    """The task's images shown under an entry."""
+    if chosen == ALL:
+        return task.images.all()
+    if chosen == UNSORTED:
+        return task.images.filter(category=None)
+    return task.images.filter(category=chosen)

@@ -137,8 +137,13 @@ class ShedClassifyLoad:
         "api:classify_general": {"detail": BUSY},
         "watson_classify": {"code": 503, "error": BUSY},
     }
-    # The page's answer is what its script shows in place of the predictions.
-    PAGE_ANSWER = f'<p class="message message-error">{BUSY}</p>'
+    # To the page's script, what it shows in place of the predictions; without
+    # JavaScript, a page of its own that leads back (a GET of the same address).
+    FRAGMENT_ANSWER = f'<p class="message message-error">{BUSY}</p>'
+    PAGE_ANSWER = (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Busy</title>'
+        f'<p>{BUSY}</p><p><a href="">Back to the preview</a></p></html>'
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -149,7 +154,9 @@ class ShedClassifyLoad:
             if name in self.JSON_ANSWERS:
                 return JsonResponse(self.JSON_ANSWERS[name], status=503, headers=RETRY_SOON)
             if name == "tasks:preview" and request.method == "POST":
-                return HttpResponse(self.PAGE_ANSWER, status=503, headers=RETRY_SOON)
+                htmx = request.headers.get("HX-Request") == "true"
+                answer = self.FRAGMENT_ANSWER if htmx else self.PAGE_ANSWER
+                return HttpResponse(answer, status=503, headers=RETRY_SOON)
         return self.get_response(request)
 
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
@@ -39,7 +39,7 @@ def task_detail(request, task_code):
         return render(request, "tasks/_sidebar.html", {**context, **sidebar_context(task)})
     cursor = request.GET.get("cursor")
     try:
-        images, next_cursor = task.images.in_view(view).page(cursor, settings.VIZE_GRID_PAGE_SIZE)
+        images, next_cursor = sidebar.images(task, view).page(cursor, settings.VIZE_GRID_PAGE_SIZE)
     except BadCursor:
         return HttpResponseBadRequest("That page of the grid does not exist.")
     context.update(images=images, next_cursor=next_cursor)
@@ -205,7 +205,7 @@ def selection_refused(request, task, form):
     if request.htmx:
         context = {
             "task": task,
-            "view_key": request.POST.get("view", "all"),
+            "view_key": posted_view_key(request, task),
             **sidebar_context(task),
         }
         return render(request, "tasks/_sidebar.html", context, status=400)
@@ -217,7 +217,7 @@ def after_selection_change(request, task, removed_codes):
     if request.htmx:
         context = {
             "task": task,
-            "view_key": request.POST.get("view", "all"),
+            "view_key": posted_view_key(request, task),
             "removed_codes": removed_codes,
             **sidebar_context(task),
         }
@@ -225,7 +225,13 @@ def after_selection_change(request, task, removed_codes):
     back = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return redirect(back)
-    return redirect(f"{task.get_absolute_url()}?view={request.POST.get('view', 'all')}")
+    query = urlencode({"view": posted_view_key(request, task)})
+    return redirect(f"{task.get_absolute_url()}?{query}")
+
+
+def posted_view_key(request, task):
+    """The key of the side-bar entry the grid showed when the form was sent."""
+    return sidebar.key(sidebar_entry(task, request.POST.get("view", sidebar.ALL)))
 
 
 def image_detail(request, task_code, image_code):

@@ -195,9 +195,9 @@ def training_examples(request):
         if upload.read(len(imports.ZIP_MAGIC)) != imports.ZIP_MAGIC:
             raise WatsonError(400, f"{field} must be a zip file of images.")
         upload.seek(0)
-        archive = imports.ZipUpload(upload, training_limits())
+        archive = imports.ZipUpload(upload, ibm_limits(TRAINING_ZIP_IMAGES))
         if archive.refusal:
-            raise WatsonError(413 if archive.too_large else 400, f"{field}: {archive.refusal}.")
+            raise WatsonError(413 if archive.over_limit else 400, f"{field}: {archive.refusal}.")
         if len(archive.paths) < MIN_EXAMPLES:
             raise WatsonError(
                 400,
@@ -210,10 +210,10 @@ def training_examples(request):
     return examples
 
 
-def training_limits():
-    return replace(
-        imports.Limits.from_settings(), zip_bytes=ZIP_BYTES, zip_members=TRAINING_ZIP_IMAGES
-    )
+def ibm_limits(zip_members):
+    """IBM's limits on a zip (100 MB, and zip_members images: 10,000 to train, 20 to
+    classify), on top of the limits every face shares."""
+    return replace(imports.Limits.from_settings(), zip_bytes=ZIP_BYTES, zip_members=zip_members)
 
 
 def check_class_name(class_name, field):
@@ -234,7 +234,8 @@ def add_examples(task, examples):
             )
         else:
             category = task.category_named(class_name)
-        imports.import_files(task, [upload], category=category, limits=training_limits())
+        limits = ibm_limits(TRAINING_ZIP_IMAGES)
+        imports.import_files(task, [upload], category=category, limits=limits)
     runs.embed_in_background(task)
 
 
@@ -252,9 +253,15 @@ def classifier(request, classifier_id):
             )
         add_examples(task, examples)
         try:
-            runs.start(task)  # while a run is training, that run is the retraining
+            _, started = runs.start(task)
         except (runs.TrainingRefused, runs.QueueUnavailable) as refusal:
             raise WatsonError(400, f"Retraining could not start: {refusal}") from None
+        if started is runs.Started.BUSY:
+            raise WatsonError(
+                409,
+                f"Classifier {classifier_id} is already training on the examples it had; the "
+                "new examples are stored, and the next retrain will use them.",
+            )
         task.save(update_fields=["updated"])
     return JsonResponse(classifier_json(Task.objects.get(pk=task.pk)))
 
@@ -282,10 +289,10 @@ def classify(request):
         uploads,
         [task.active_run if task else None for _, task in chosen],
         urls=urls,
-        limits=classify_limits(),
+        limits=ibm_limits(CLASSIFY_ZIP_IMAGES),
         top=GENERAL_TOP,
+        check=refuse_a_whole_zip,
     )
-    refuse_a_whole_zip(answers)
     custom_classes = sum(
         task.categories.filter(is_negative=False).count() for _, task in chosen if task
     )
@@ -307,20 +314,12 @@ def classify_inputs(request, fields):
     return uploads, [url] if url else []
 
 
-def refuse_a_whole_zip(answers):
+def refuse_a_whole_zip(sent):
     """Watson refuses the request for a zip it cannot take as a whole (more than 20
     images, too large, unreadable), and answers each other bad image on its own."""
-    refused = next((answer.sent for answer in answers if answer.sent.whole_zip), None)
+    refused = next((file for file in sent if file.whole_zip), None)
     if refused:
-        raise WatsonError(413 if refused.too_large else 400, f"{refused.name}: {refused.reason}.")
-
-
-def classify_limits():
-    """IBM's limits on a classify zip, on top of the count of images per request that
-    every face shares."""
-    return replace(
-        imports.Limits.from_settings(), zip_bytes=ZIP_BYTES, zip_members=CLASSIFY_ZIP_IMAGES
-    )
+        raise WatsonError(413 if refused.over_limit else 400, f"{refused.name}: {refused.reason}.")
 
 
 def image_json(answer, chosen, threshold):

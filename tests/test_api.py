@@ -218,6 +218,8 @@ def test_training_is_refused_with_the_reason_when_not_ready(api, task, ant_image
 
 
 def test_a_second_run_while_one_is_training_is_409(api, task, ant_images):
+    # Was "while one is active": a queued run now takes the new images in, on every face
+    # (the next test); only a run that is already training refuses a second.
     current = task.runs.create(base_model="lite0", mode="fast", samples=[], status="embedding")
     response = api.post(f"{V1}/tasks/{task.code}/runs", {}, "application/json")
     assert response.status_code == 409

@@ -7,7 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from tasks import imports
+from tasks import imports, predictions
+from tasks.throttling import Throttled
 from tests.helpers import V1
 from tests.images import encode, picture, png, png_declaring, zip_of
 from tests.test_watson import V3, basic
@@ -182,3 +183,24 @@ def test_an_upload_tells_htmx_how_many_files_were_added_duplicate_or_rejected(ow
         headers={"HX-Request": "true"},
     )
     assert response["HX-Trigger"] == ('{"uploaded": {"added": 1, "duplicate": 0, "rejected": 1}}')
+
+
+def test_classify_takes_the_inference_slot_before_reading_any_file(no_capacity, monkeypatch):
+    def read(*args):
+        raise AssertionError("a file was read before the slot was taken")
+
+    monkeypatch.setattr(imports, "images_to_classify", read)
+    with pytest.raises(Throttled):
+        predictions.classify_files([SimpleUploadedFile("a.png", png())], [None])
+
+
+def test_a_full_process_answers_the_preview_without_javascript_with_a_page_of_its_own(
+    task, no_capacity
+):
+    response = Client(enforce_csrf_checks=True).post(
+        reverse("tasks:preview", args=[task.code]),
+        {"files": [SimpleUploadedFile("a.png", png())]},
+    )
+    assert response.status_code == 503
+    assert response.content.decode().startswith("<!doctype html>")
+    assert BUSY in response.content.decode()

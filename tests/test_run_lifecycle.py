@@ -199,6 +199,58 @@ def test_asking_again_packages_a_failed_model_zip_again(
     assert django_rq.get_queue("default").count == 1
 
 
+def test_a_packaging_job_that_dies_says_so_instead_of_being_waited_for(ready):
+    runs.job_died(f"package-run-{ready.code}", "Work-horse terminated unexpectedly (signal 9)")
+    ready.refresh_from_db()
+    assert ready.export_failure == (
+        "The model zip could not be packaged: the job died "
+        "(Work-horse terminated unexpectedly (signal 9))."
+    )
+
+
+def test_a_packaging_that_failed_on_its_own_keeps_its_reason_when_the_worker_reports(ready):
+    ready.packaging_failed("The model zip could not be packaged: No space left on device.")
+    runs.job_died(f"package-run-{ready.code}", "Traceback ...")
+    ready.refresh_from_db()
+    assert ready.export_failure.endswith("No space left on device.")
+
+
+@pytest.mark.django_db(transaction=True)  # jobs are enqueued at once, as in a request
+def test_with_the_queue_down_asking_for_the_zip_says_so(api, ready, settings):
+    settings.RQ_QUEUES = {
+        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
+        for name in ("default", "training")
+    }
+    answer = api.get(f"{V1}/tasks/{ready.task.code}/export")
+    assert answer.status_code == 503
+    assert "The job queue is unavailable" in answer.json()["detail"]
+
+
+def test_a_watson_retrain_while_training_says_the_examples_wait_for_the_next(
+    client, api_key, training_queue, django_capture_on_commit_callbacks
+):
+    client.defaults["HTTP_AUTHORIZATION"] = basic(api_key)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            f"{V3}/classifiers?version=2018-03-19",
+            {
+                "name": "shapes",
+                "discs_positive_examples": SimpleUploadedFile("d.zip", examples_zip("discs")),
+                "squares_positive_examples": SimpleUploadedFile("s.zip", examples_zip("squares")),
+            },
+        ).json()
+    (run,) = runs.TrainingRun.objects.filter(task__watson_id=created["classifier_id"])
+    assert run.claim()
+    more = SimpleUploadedFile("more.zip", examples_zip("discs", start=50))
+    response = client.post(
+        f"{V3}/classifiers/{created['classifier_id']}?version=2018-03-19",
+        {"discs_positive_examples": more},
+    )
+    assert response.status_code == 409
+    assert "the next retrain will use them" in response.json()["error"]
+    assert run.task.images.count() == 30
+
+
 def test_listing_runs_never_asks_storage(api, ready, monkeypatch):
     def no_storage(storage, name):
         raise AssertionError(f"listing runs asked storage about {name}")

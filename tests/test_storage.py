@@ -143,6 +143,8 @@ def test_the_api_answers_503_for_a_failed_packaging_and_tries_again_on_post(
     assert (
         state["export_failure"] == "The model zip could not be packaged: No space left on device."
     )
+    # One export policy for the page and the API: looking (GET) reports the failure and
+    # never repeats the work; asking again (the page's Try again, the API's POST) does.
     response = api.get(f"/api/v1/tasks/{run.task.code}/export")
     assert response.status_code == 503
     assert "No space left on device" in response.json()["detail"]

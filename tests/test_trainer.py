@@ -135,6 +135,14 @@ def test_training_and_prediction_run_without_importing_torch():
     assert not imported_by_trainer("torch")
 
 
+@pytest.mark.parametrize("module", ["numpy", "sklearn", "onnxruntime", "torch"])
+def test_the_choices_import_without_the_machine_learning_libraries(module):
+    # Pages, forms and schemas read trainer.choices and trainer.files in the web process.
+    code = f"import sys, trainer, trainer.choices, trainer.files; print({module!r} in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert output.stdout.strip() == "False", output.stderr
+
+
 def test_accurate_mode_measures_fine_tuning_on_a_hold_out_then_fine_tunes_on_all_images(
     model_cache, tmp_path
 ):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trainer import portable
 from trainer.backbones import Preprocessing
+from trainer.choices import ACCURATE
 from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
 
 
@@ -97,7 +98,7 @@ def model_card(description, title):
     )
     mode = (
         "fine-tuned whole network"
-        if "fine_tuning" in metrics and description["mode"] == "accurate"
+        if "fine_tuning" in metrics and description["mode"] == ACCURATE
         else "linear head on the base model's features"
     )
     base = f"{description['base_model_title']} (ImageNet weights), {mode}"

@@ -31,8 +31,8 @@ def load_rgb(source):
 
 def to_rgb(image):
     """8-bit RGB that looks like the original: 16-bit scaled down, not clipped;
-    transparency laid on white; CMYK and palettes converted. (tasks/imaging.py keeps
-    its own copy: tasks/ reaches trainer only through its two doors.)"""
+    transparency laid on white; CMYK and palettes converted. The server's thumbnails
+    use it too (tasks/imaging.py), so what a person sees is what the model saw."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     elif image.mode == "F":
