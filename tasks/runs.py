@@ -276,30 +276,29 @@ def training_died(run, detail):
         delete_folder(default_storage, run.storage_folder)
 
 
+# RQ's worker beats for the job it runs every 30 s (its job_monitoring_interval) and
+# gives its own key 60 s more to live: silent longer than this, the worker is gone.
+WORKER_SILENCE = timedelta(seconds=90)
+
+
 def reconcile(runs):
     """Fail the runs whose job is gone: a worker killed, out of memory or restarted
-    never reports back, so the database is settled from what Redis still knows."""
+    never reports back, so the database is settled from what Redis still knows. A run
+    silent for VIZE_RUN_STALE_SECONDS is asked about, and failed only when its job is
+    neither waiting in the queue nor held by a worker whose heartbeat still comes; a long
+    silent step of a live job is left alone."""
     stale_before = timezone.now() - timedelta(seconds=settings.VIZE_RUN_STALE_SECONDS)
     for run in runs:
-        if not run.is_active:
-            continue
-        last_sign = run.heartbeat or run.created
-        if last_sign > stale_before:
+        if not run.is_active or (run.heartbeat or run.created) > stale_before:
             continue
         try:
-            status = Job.fetch(
-                run.job_id, connection=django_rq.get_connection("training")
-            ).get_status()
+            job = Job.fetch(run.job_id, connection=django_rq.get_connection("training"))
         except NoSuchJobError:
-            status = None
+            job = None
         except RedisError:
             logger.warning("Redis is unavailable; run %s is left as it is", run.code)
             continue
-        if run.status == TrainingRun.Status.QUEUED and status in (
-            JobStatus.QUEUED,
-            JobStatus.DEFERRED,
-            JobStatus.SCHEDULED,
-        ):
+        if job_is_alive(job, run):
             continue
         reason = (
             "The job was lost from the queue before it started."
@@ -308,3 +307,22 @@ def reconcile(runs):
         )
         if not run.fail(reason):
             run.refresh_from_db()
+
+
+def job_is_alive(job, run):
+    """Whether Redis still has the run's job waiting (for a queued run) or held by a
+    worker that beats."""
+    if job is None:
+        return False
+    status = job.get_status()
+    if run.status == TrainingRun.Status.QUEUED and status in (
+        JobStatus.QUEUED,
+        JobStatus.DEFERRED,
+        JobStatus.SCHEDULED,
+    ):
+        return True
+    return (
+        status == JobStatus.STARTED
+        and job.last_heartbeat is not None
+        and timezone.now() - job.last_heartbeat < WORKER_SILENCE
+    )

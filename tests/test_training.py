@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from rq import SimpleWorker
+from rq.job import Job
 
 from tasks import jobs, runs
 from tasks.models import ImageEmbedding, TrainingRun
@@ -341,6 +342,51 @@ def test_a_run_whose_worker_died_is_failed_by_the_reconciler(shapes_task, traini
     runs.reconcile([run])
     assert run.status == "failed"
     assert "worker stopped reporting" in run.reason
+
+
+def held_by_a_worker(run, queue, last_beat, commits):
+    """The run's job as RQ leaves it while a worker runs it: started, with the worker's
+    last heartbeat for it at last_beat."""
+    with commits(execute=True):
+        runs.enqueue(run)
+    job = Job.fetch(run.job_id, connection=queue.connection)
+    with queue.connection.pipeline() as pipeline:
+        job.prepare_for_execution("worker-1", pipeline)
+        pipeline.execute()
+    job.heartbeat(last_beat, ttl=120)
+
+
+@pytest.fixture
+def silent_run(shapes_task, settings):
+    """A run that has not reported for two minutes, past VIZE_RUN_STALE_SECONDS."""
+    settings.VIZE_RUN_STALE_SECONDS = 60
+    return shapes_task.runs.create(
+        base_model="lite0",
+        mode="accurate",
+        status="fitting",
+        samples=[],
+        heartbeat=timezone.now() - timedelta(minutes=2),
+    )
+
+
+def test_a_live_job_silent_past_the_stale_limit_is_left_alone(
+    silent_run, training_queue, django_capture_on_commit_callbacks
+):
+    beat = timezone.now()
+    held_by_a_worker(silent_run, training_queue, beat, django_capture_on_commit_callbacks)
+    runs.reconcile([silent_run])
+    silent_run.refresh_from_db()
+    assert silent_run.status == "fitting"
+
+
+def test_a_started_job_whose_worker_stopped_beating_is_failed(
+    silent_run, training_queue, django_capture_on_commit_callbacks
+):
+    beat = timezone.now() - timedelta(minutes=3)
+    held_by_a_worker(silent_run, training_queue, beat, django_capture_on_commit_callbacks)
+    runs.reconcile([silent_run])
+    assert silent_run.status == "failed"
+    assert "worker stopped reporting" in silent_run.reason
 
 
 def test_a_queued_run_whose_job_is_still_queued_is_left_alone(
