@@ -78,3 +78,15 @@ def test_it_serves_pages_runs_jobs_and_stops_on_ctrl_c(site):
         urllib.request.urlopen(login, timeout=2)
     with pytest.raises((redis.ConnectionError, FileNotFoundError)):
         redis.Redis(unix_socket_path=str(var / "redis.sock")).ping()
+
+
+def test_a_training_job_never_waits_behind_a_background_job(site):
+    _, port, var = site
+    login = f"http://127.0.0.1:{port}/accounts/login/"
+    wait_for(lambda: urllib.request.urlopen(login, timeout=2).status == 200)
+    connection = redis.Redis(unix_socket_path=str(var / "redis.sock"))
+    busy = Queue("default", connection=connection).enqueue("tests.queue_jobs.sleep", 30)
+    wait_for(lambda: busy.refresh() or busy.is_started)
+    training = Queue("training", connection=connection).enqueue("tests.queue_jobs.add", 1, 2)
+    wait_for(lambda: training.refresh() or training.is_finished, timeout=20)
+    assert busy.refresh() or busy.is_started  # still embedding, say, while it trained

@@ -1,5 +1,6 @@
-"""Run the whole site locally: the web server, one RQ worker and, when REDIS_URL is unset,
-the embedded Redis they share. Ctrl-C stops everything it started."""
+"""Run the whole site locally: the web server, two RQ workers (one for training, one for
+the background embedding and packaging) and, when REDIS_URL is unset, the embedded Redis
+they share. Ctrl-C stops everything it started."""
 
 import contextlib
 import os
@@ -15,7 +16,7 @@ from vizeapp import embedded_redis
 
 
 class Command(BaseCommand):
-    help = "Start the web server and a worker (and the embedded Redis if REDIS_URL is unset)."
+    help = "Start the web server and the workers (and the embedded Redis if REDIS_URL is unset)."
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
@@ -39,11 +40,13 @@ class Command(BaseCommand):
         # Each child leads a process group of its own: Ctrl-C reaches this command
         # alone, and stopping a group takes a child's own workers with it.
         children.append(subprocess.Popen(web, start_new_session=True))
+        # A worker of its own for training: pressed right after an upload, a training
+        # must not wait behind that upload's embedding or the last run's packaging.
         worker = [python, "manage.py", "rqworker", "--worker-class", "tasks.worker.Worker"]
-        worker += ["training", "default"]
-        children.append(subprocess.Popen(worker, start_new_session=True))
+        for queue in ("training", "default"):
+            children.append(subprocess.Popen([*worker, queue], start_new_session=True))
         self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
-        self.stdout.write("Press Ctrl-C to stop the site, the worker and Redis.")
+        self.stdout.write("Press Ctrl-C to stop the site, the workers and Redis.")
 
         stopping = False
 
