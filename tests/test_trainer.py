@@ -11,7 +11,7 @@ from skimage import data as skimage_data
 
 import trainer
 from tests.images import picture
-from trainer import portable, predict, runtime
+from trainer import heads, portable, predict, runtime
 from trainer.backbones import BASE_MODELS
 from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE
 
@@ -54,6 +54,24 @@ def test_a_fast_run_learns_two_categories(pictures, model_cache, tmp_path):
     new = [picture("discs", 100), picture("squares", 101)]
     labels = [p.label for p in predict.load(tmp_path).predict(new)]
     assert labels == ["discs", "squares"]
+
+
+def test_choosing_the_head_reports_as_it_goes_with_a_rising_percent(
+    pictures, model_cache, tmp_path
+):
+    reports = []
+    trainer.train(
+        config(model_cache),
+        samples(pictures),
+        tmp_path,
+        on_progress=lambda stage, percent, eta: reports.append((stage, percent, eta)),
+    )
+    evaluating = [(percent, eta) for stage, percent, eta in reports if stage == "evaluating"]
+    # 5 parts of cross-validation, each choosing C among 7 values by 5 folds
+    assert len(evaluating) > 5 * len(heads.C_GRID)
+    percents = [percent for percent, _ in evaluating]
+    assert percents == sorted(percents) and percents[0] >= 80 and percents[-1] <= 90
+    assert all(eta is not None and eta >= 0 for _, eta in evaluating[1:])
 
 
 def test_the_model_describes_itself(pictures, model_cache, tmp_path):

@@ -75,6 +75,18 @@ class Progress:
         eta = elapsed / done_fraction * (1 - done_fraction) + 2 if done_fraction else None
         self("embedding", 80 * done_fraction, eta)
 
+    def stretch(self, stage, start, end, then=0):
+        """A callback for a step that reports the fraction it has done: percent from
+        start to end, and the time left at the pace so far plus then, the seconds of
+        what follows."""
+        began = time.monotonic()
+
+        def report(done):
+            left = (time.monotonic() - began) / done * (1 - done) + then if done else None
+            self(stage, start + (end - start) * done, left)
+
+        return report
+
 
 @dataclass
 class Embedded:
@@ -173,14 +185,24 @@ def embedded(samples, config, progress):
 def fit_fast(config, data, progress):
     """A linear head on the features (trainer/heads.py), measured as
     evaluation.held_out_predictions says, then fitted on all images."""
-    progress("evaluating", 80, 2)
+    progress("evaluating", 80)
     indices, probabilities, method, choice = evaluation.held_out_predictions(
-        data.features, data.mirrored, data.labels, config.seed
+        data.features,
+        data.mirrored,
+        data.labels,
+        config.seed,
+        on_fit=progress.stretch("evaluating", 80, 90),
     )
     metrics = evaluation.metrics(data.labels[indices], probabilities, data.classes, method)
 
-    progress("fitting", 90, 1)
-    choice = choice or heads.choose(data.features, data.mirrored, data.labels, config.seed)
+    progress("fitting", 90)
+    choice = choice or heads.choose(
+        data.features,
+        data.mirrored,
+        data.labels,
+        config.seed,
+        on_fit=progress.stretch("fitting", 90, 99),
+    )
     metrics["regularisation_c"] = choice.c
     metrics["temperature"] = choice.temperature
     return Fitted(
@@ -203,7 +225,11 @@ def fit_accurate(config, data, progress):
     ((train, test),) = parts
     progress("fitting", 80, config.time_budget)
     choice = heads.choose(
-        data.features[train], data.mirrored[train], data.labels[train], config.seed
+        data.features[train],
+        data.mirrored[train],
+        data.labels[train],
+        config.seed,
+        on_fit=progress.stretch("fitting", 80, 81, then=config.time_budget),
     )
     part_head = linear_head(config, data, choice, train)
     all_head = linear_head(config, data, choice)
