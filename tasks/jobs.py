@@ -69,6 +69,7 @@ def train_run(run_id):
                 negative_label=run.negative_label or None,
                 cache_dir=str(settings.VIZE_MODEL_CACHE),
                 time_budget=run.time_budget,
+                carried_choice=run.head_choice_to_carry(),
             ),
             samples,
             workspace / "model",

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
+from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, FAST, MODES
 
 CATEGORY_NAME_MAX_LENGTH = 100
 
@@ -299,6 +299,34 @@ class TrainingRun(models.Model):
     @property
     def accuracy(self):
         return self.metrics["accuracy"] if self.metrics else None
+
+    # A retrain whose images differ from the active model's by at most this share of them
+    # (added, removed or moved) keeps that model's head choice.
+    CARRY_CHOICE_UP_TO = 0.1
+
+    def head_choice_to_carry(self):
+        """(C, temperature) of the task's active model when this run trains the same
+        kind of fast model on nearly the same images, else None: choosing again costs a
+        retrain of thousands of photos most of its time, and a few new photos do not
+        move the choice."""
+        previous = self.task.active_run
+        if previous is None or not previous.metrics:
+            return None
+        same_model = (previous.mode, previous.base_model, previous.negative_label) == (
+            self.mode,
+            self.base_model,
+            self.negative_label,
+        )
+        if self.mode != FAST or not same_model:
+            return None
+        before = {tuple(sample) for sample in previous.samples}
+        now = {tuple(sample) for sample in self.samples}
+        if {label for _, label in before} != {label for _, label in now}:
+            return None
+        if len(before ^ now) > self.CARRY_CHOICE_UP_TO * len(before):
+            return None
+        c, temperature = (previous.metrics.get(key) for key in ("regularisation_c", "temperature"))
+        return (c, temperature) if c and temperature else None
 
     @property
     def export_file(self):

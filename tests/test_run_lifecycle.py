@@ -258,3 +258,48 @@ def test_listing_runs_never_asks_storage(api, ready, monkeypatch):
     monkeypatch.setattr(type(storages["default"]), "exists", no_storage)
     listed = api.get(f"{V1}/tasks/{ready.task.code}/runs").json()
     assert [run["export_ready"] for run in listed] == [False]
+
+
+@pytest.fixture
+def trained_on_twenty(task):
+    """A ready fast run that answers for its task, trained on twenty images."""
+    samples = [[f"image-{i}", "ants" if i % 2 else "bees"] for i in range(20)]
+    run = task.runs.create(
+        base_model="lite2",
+        mode="fast",
+        status="ready",
+        samples=samples,
+        metrics={"accuracy": 0.9, "regularisation_c": 0.3, "temperature": 1.5},
+    )
+    assert run.activate()
+    return run
+
+
+def retrain(previous, samples, **choices):
+    return previous.task.runs.create(
+        **{"base_model": "lite2", "mode": "fast", **choices}, samples=samples
+    )
+
+
+def test_a_retrain_after_a_few_new_photos_keeps_the_head_choice(trained_on_twenty):
+    samples = [*trained_on_twenty.samples, ["image-new", "ants"], ["image-new-2", "bees"]]
+    assert retrain(trained_on_twenty, samples).head_choice_to_carry() == (0.3, 1.5)
+
+
+def test_a_retrain_after_many_changes_chooses_again(trained_on_twenty):
+    moved = [[code, "ants"] for code, _ in trained_on_twenty.samples[:6]]
+    samples = moved + trained_on_twenty.samples[6:]
+    assert retrain(trained_on_twenty, samples).head_choice_to_carry() is None
+
+
+@pytest.mark.parametrize(
+    "change", [{"base_model": "lite0"}, {"mode": "accurate"}, {"negative_label": "other"}]
+)
+def test_a_retrain_of_another_kind_of_model_chooses_again(trained_on_twenty, change):
+    run = retrain(trained_on_twenty, trained_on_twenty.samples, **change)
+    assert run.head_choice_to_carry() is None
+
+
+def test_a_retrain_with_a_new_category_chooses_again(trained_on_twenty):
+    samples = [*trained_on_twenty.samples, ["image-new", "wasps"]]
+    assert retrain(trained_on_twenty, samples).head_choice_to_carry() is None

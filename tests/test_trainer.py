@@ -224,3 +224,16 @@ def test_images_are_read_only_in_the_photo_formats(tmp_path):
     Image.new("RGB", (8, 8), "red").save(path, "PCX")
     with pytest.raises(UnidentifiedImageError):
         portable.load_rgb(path)
+
+
+def test_a_carried_head_choice_is_used_without_choosing_again(pictures, model_cache, tmp_path):
+    stages = []
+    result = trainer.train(
+        config(model_cache, carried_choice=(0.3, 1.5)),
+        samples(pictures),
+        tmp_path,
+        on_progress=lambda stage, percent, eta: stages.append(stage),
+    )
+    assert (result.metrics["regularisation_c"], result.metrics["temperature"]) == (0.3, 1.5)
+    assert result.metrics["regularisation_carried"] is True
+    assert stages.count("evaluating") == 1  # no head was chosen, so no fits to report

@@ -568,3 +568,17 @@ def test_with_redis_down_the_pages_that_need_no_queue_still_work(
 ):
     assert owner_client.get(shapes_task.get_absolute_url()).status_code == 200
     assert owner_client.get("/").status_code == 200
+
+
+def test_a_retrain_after_one_new_photo_keeps_the_head_choice_of_the_active_model(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 1, start=70)
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    retrained, first = shapes_task.runs.all()[:2]
+    assert (first.metrics["regularisation_carried"], retrained.status) == (False, "ready")
+    assert retrained.metrics["regularisation_carried"] is True
+    assert retrained.metrics["regularisation_c"] == first.metrics["regularisation_c"]

@@ -26,28 +26,29 @@ def splits(labels, seed):
     return method, list(splitter.split(np.zeros(len(labels)), labels))
 
 
-def held_out_predictions(features, mirrored, labels, seed, on_fit=None):
+def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=None):
     """(indices, probabilities, method, choice): a stratified hold-out when every
     category has enough images, k-fold cross-validation otherwise. The head's settings
     are chosen inside each training part, so the held-out images play no part in any
     choice. A hold-out's choice (made on 80% of the images) serves the final model
     too; after cross-validation the caller chooses again on all images. on_fit(done)
-    as the choices go, done the fraction of them made."""
+    as the choices go, done the fraction of them made. A choice given (carried from an
+    earlier run) is used as it is."""
     method, parts = splits(labels, seed)
     indices, probabilities, choices = [], [], []
     for part, (train, test) in enumerate(parts):
-        choice = heads.choose(
+        chosen = choice or heads.choose(
             features[train],
             mirrored[train],
             labels[train],
             seed,
             on_fit and (lambda done, part=part: on_fit((part + done) / len(parts))),
         )
-        model = heads.fit(features[train], mirrored[train], labels[train], choice.c, seed)
+        model = heads.fit(features[train], mirrored[train], labels[train], chosen.c, seed)
         indices.append(test)
-        probabilities.append(heads.probabilities(model, features[test], choice.temperature))
-        choices.append(choice)
-    single = choices[0] if len(choices) == 1 else None
+        probabilities.append(heads.probabilities(model, features[test], chosen.temperature))
+        choices.append(chosen)
+    single = choice or (choices[0] if len(choices) == 1 else None)
     return np.concatenate(indices), np.concatenate(probabilities), method, single
 
 
