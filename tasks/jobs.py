@@ -21,6 +21,7 @@ from tasks import runs
 from tasks.local_copies import local_file, local_folder
 from tasks.models import Image, ImageEmbedding, TrainingRun, delete_folder
 from trainer import export
+from trainer.backbones import FEATURES_VERSION
 
 STAGES = {
     "embedding": TrainingRun.Status.EMBEDDING,
@@ -142,7 +143,8 @@ EMBEDDING_CHUNK = 64
 def embed_new_images(task_id, base_model=trainer.DEFAULT_BASE_MODEL):
     """Embed, while the person is still sorting, the images that have no features yet
     for the default base model, so that pressing Start training only fits the head."""
-    pending = Image.objects.filter(task_id=task_id).exclude(embeddings__base_model=base_model)
+    embedded = ImageEmbedding.objects.filter(base_model=base_model, version=FEATURES_VERSION)
+    pending = Image.objects.filter(task_id=task_id).exclude(pk__in=embedded.values("image"))
     while chunk := list(pending.order_by("id")[:EMBEDDING_CHUNK]):
         features, mirrored = trainer.embed(
             [str(local_file(image.file.name)) for image in chunk],
@@ -163,7 +165,7 @@ def load_samples(run):
     stored = {
         embedding.image_id: embedding
         for embedding in ImageEmbedding.objects.filter(
-            image__in=by_code.values(), base_model=run.base_model
+            image__in=by_code.values(), base_model=run.base_model, version=FEATURES_VERSION
         )
     }
     images, samples = [], []

@@ -14,9 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from trainer.backbones import FEATURES_VERSION
 from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, FAST, MODES
 
 CATEGORY_NAME_MAX_LENGTH = 100
+# What a fast run's metrics say of its head's choice, in the order TrainConfig takes it.
+CARRIED_METRICS = ("regularisation_c", "temperature", "head_features")
 
 
 class TaskQuerySet(models.QuerySet):
@@ -305,7 +308,7 @@ class TrainingRun(models.Model):
     CARRY_CHOICE_UP_TO = 0.1
 
     def head_choice_to_carry(self):
-        """(C, temperature) of the task's active model when this run trains the same
+        """(C, temperature, view) of the task's active model when this run trains the same
         kind of fast model on nearly the same images, else None: choosing again costs a
         retrain of thousands of photos most of its time, and a few new photos do not
         move the choice."""
@@ -325,8 +328,10 @@ class TrainingRun(models.Model):
             return None
         if len(before ^ now) > self.CARRY_CHOICE_UP_TO * len(before):
             return None
-        c, temperature = (previous.metrics.get(key) for key in ("regularisation_c", "temperature"))
-        return (c, temperature) if c and temperature else None
+        if previous.metrics.get("features_version") != FEATURES_VERSION:
+            return None  # chosen for other features
+        choice = [previous.metrics.get(key) for key in CARRIED_METRICS]
+        return tuple(choice) if all(choice) else None
 
     @property
     def export_file(self):
@@ -441,20 +446,24 @@ class TrainingRun(models.Model):
 
 class ImageEmbedding(models.Model):
     """The pooled backbone features of an image and of its mirror image for one base
-    model. They never change, so every later run reuses them."""
+    model, as its features graph of one version computes them. They never change, so
+    every later run reuses them; features of another version are computed again."""
 
     image = models.ForeignKey(Image, models.CASCADE, related_name="embeddings")
     base_model = models.CharField(max_length=20)
+    version = models.PositiveSmallIntegerField(default=FEATURES_VERSION)
     features = models.BinaryField()
     mirrored = models.BinaryField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint("image", "base_model", name="embedding_unique_per_model"),
+            models.UniqueConstraint(
+                "image", "base_model", "version", name="embedding_unique_per_model_version"
+            ),
         ]
 
     def __str__(self):
-        return f"{self.base_model} features of {self.image}"
+        return f"{self.base_model} features (version {self.version}) of {self.image}"
 
 
 class ApiKey(models.Model):

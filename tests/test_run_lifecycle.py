@@ -14,6 +14,7 @@ from tasks.forms import TrainForm
 from tests.helpers import V1, add_pictures
 from tests.test_watson import V3, basic, examples_zip
 from trainer import choices
+from trainer.backbones import FEATURES_VERSION
 
 
 @pytest.fixture
@@ -269,7 +270,13 @@ def trained_on_twenty(task):
         mode="fast",
         status="ready",
         samples=samples,
-        metrics={"accuracy": 0.9, "regularisation_c": 0.3, "temperature": 1.5},
+        metrics={
+            "accuracy": 0.9,
+            "regularisation_c": 0.3,
+            "temperature": 1.5,
+            "head_features": "final",
+            "features_version": FEATURES_VERSION,
+        },
     )
     assert run.activate()
     return run
@@ -283,7 +290,7 @@ def retrain(previous, samples, **choices):
 
 def test_a_retrain_after_a_few_new_photos_keeps_the_head_choice(trained_on_twenty):
     samples = [*trained_on_twenty.samples, ["image-new", "ants"], ["image-new-2", "bees"]]
-    assert retrain(trained_on_twenty, samples).head_choice_to_carry() == (0.3, 1.5)
+    assert retrain(trained_on_twenty, samples).head_choice_to_carry() == (0.3, 1.5, "final")
 
 
 def test_a_retrain_after_many_changes_chooses_again(trained_on_twenty):
@@ -297,6 +304,13 @@ def test_a_retrain_after_many_changes_chooses_again(trained_on_twenty):
 )
 def test_a_retrain_of_another_kind_of_model_chooses_again(trained_on_twenty, change):
     run = retrain(trained_on_twenty, trained_on_twenty.samples, **change)
+    assert run.head_choice_to_carry() is None
+
+
+def test_a_retrain_on_features_of_another_version_chooses_again(trained_on_twenty):
+    trained_on_twenty.metrics["features_version"] = FEATURES_VERSION - 1
+    trained_on_twenty.save(update_fields=["metrics"])
+    run = retrain(trained_on_twenty, trained_on_twenty.samples)
     assert run.head_choice_to_carry() is None
 
 

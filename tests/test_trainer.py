@@ -12,7 +12,7 @@ from skimage import data as skimage_data
 import trainer
 from tests.images import picture
 from trainer import heads, portable, predict, runtime
-from trainer.backbones import BASE_MODELS
+from trainer.backbones import BASE_MODELS, FINAL_FEATURES
 from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE
 
 
@@ -67,8 +67,8 @@ def test_choosing_the_head_reports_as_it_goes_with_a_rising_percent(
         on_progress=lambda stage, percent, eta: reports.append((stage, percent, eta)),
     )
     evaluating = [(percent, eta) for stage, percent, eta in reports if stage == "evaluating"]
-    # 5 parts of cross-validation, each choosing C among 7 values by 5 folds
-    assert len(evaluating) > 5 * len(heads.C_GRID)
+    # 5 parts of cross-validation, each choosing the view and C by 5 folds
+    assert len(evaluating) > 5 * len(heads.VIEWS) * len(heads.C_GRID)
     percents = [percent for percent, _ in evaluating]
     assert percents == sorted(percents) and percents[0] >= 80 and percents[-1] <= 90
     assert all(eta is not None and eta >= 0 for _, eta in evaluating[1:])
@@ -203,11 +203,14 @@ def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_tor
     import torch
 
     from trainer import finetune
-    from trainer.networks import Classifier, imagenet_network
+    from trainer.networks import Classifier, Features, imagenet_network
 
     rng = np.random.default_rng(0)
-    weight, bias = rng.normal(size=(2, 1280)), rng.normal(size=2)
-    classifier = Classifier(imagenet_network("lite0"), weight, bias).eval()
+    network = imagenet_network("lite0")
+    with torch.inference_mode():
+        dims = Features(network)(torch.zeros(1, 3, 224, 224)).shape[1]
+    weight, bias = rng.normal(size=(2, dims)), rng.normal(size=2)
+    classifier = Classifier(network, weight, bias).eval()
     finetune.FineTunedNetwork(classifier, "lite0").write(tmp_path)
     pixels = rng.normal(size=(3, 3, 224, 224)).astype(np.float32)
     (onnx_scores,) = runtime.session(tmp_path / MODEL_FILE).run(None, {"pixels": pixels})
@@ -229,11 +232,25 @@ def test_images_are_read_only_in_the_photo_formats(tmp_path):
 def test_a_carried_head_choice_is_used_without_choosing_again(pictures, model_cache, tmp_path):
     stages = []
     result = trainer.train(
-        config(model_cache, carried_choice=(0.3, 1.5)),
+        config(model_cache, carried_choice=(0.3, 1.5, "final")),
         samples(pictures),
         tmp_path,
         on_progress=lambda stage, percent, eta: stages.append(stage),
     )
-    assert (result.metrics["regularisation_c"], result.metrics["temperature"]) == (0.3, 1.5)
+    chosen = [result.metrics[key] for key in ("regularisation_c", "temperature", "head_features")]
+    assert chosen == [0.3, 1.5, "final"]
     assert result.metrics["regularisation_carried"] is True
     assert stages.count("evaluating") == 1  # no head was chosen, so no fits to report
+
+
+@pytest.mark.parametrize("view", heads.VIEWS)
+def test_the_exported_head_scores_as_the_fitted_head_of_either_view(view):
+    generator = np.random.default_rng(0)
+    parts = [generator.normal(size=(40, dims)) for dims in (16, 24, 32, FINAL_FEATURES)]
+    features = np.concatenate([heads.normalise(part) for part in parts], axis=1)
+    labels = np.arange(40) % 3
+    model = heads.fit(features, features, labels, 1.0, 0, view)
+    weight, bias = heads.graph_weights(model, view, features.shape[1])
+    # what the ONNX graph computes: the whole vector normalised, then the linear head
+    exported = heads.normalise(features) @ weight.T + bias
+    assert np.allclose(exported, heads.logits(model, features, view), atol=1e-6)

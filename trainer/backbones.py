@@ -62,6 +62,15 @@ BASE_MODELS = {
 DEFAULT_BASE_MODEL = "lite2"
 
 
+# The stages of every base model whose pooled outputs join its final features (the
+# features graph, trainer/networks.py Features). FEATURES_VERSION names what that graph
+# computes: features stored under another version are computed again.
+POOLED_STAGES = (4, 5, 6)
+POOLED_PARTS = len(POOLED_STAGES) + 1
+FINAL_FEATURES = 1280  # the final features, last in the vector: every Lite's head input
+FEATURES_VERSION = 2
+
+
 def base_model(name):
     try:
         return BASE_MODELS[name]

@@ -44,9 +44,11 @@ def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=N
             seed,
             on_fit and (lambda done, part=part: on_fit((part + done) / len(parts))),
         )
-        model = heads.fit(features[train], mirrored[train], labels[train], chosen.c, seed)
+        model = heads.fit(
+            features[train], mirrored[train], labels[train], chosen.c, seed, chosen.view
+        )
         indices.append(test)
-        probabilities.append(heads.probabilities(model, features[test], chosen.temperature))
+        probabilities.append(heads.probabilities(model, features[test], chosen))
         choices.append(chosen)
     single = choice or (choices[0] if len(choices) == 1 else None)
     return np.concatenate(indices), np.concatenate(probabilities), method, single

@@ -96,10 +96,11 @@ def model_card(description, title):
         f"| {percent(category['recall'])} |"
         for category in metrics["categories"]
     )
+    read = {"final": "final pooled features", "all": "final and last stages' pooled features"}
     mode = (
         "fine-tuned whole network"
         if "fine_tuning" in metrics and description["mode"] == ACCURATE
-        else "linear head on the base model's features"
+        else f"linear head on the base model's {read.get(metrics.get('head_features'), 'features')}"
     )
     base = f"{description['base_model_title']} (ImageNet weights), {mode}"
     base += f" ({description['mode']} mode)."

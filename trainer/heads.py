@@ -1,6 +1,9 @@
 """The linear head of fast mode: logistic regression on L2-normalised features, with
 each image's mirror image as a second training example, and a temperature that makes
-its scores honest probabilities."""
+its scores honest probabilities. It reads all the features (the last stages' and the
+final ones) or the final ones alone, whichever cross-validation prefers: the stages help
+on photos far from ImageNet (trashnet 0.925 against 0.896), and only add noise on photos
+ImageNet knows (hymenoptera 0.954 against 0.967)."""
 
 import itertools
 import math
@@ -14,24 +17,37 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from trainer.backbones import FINAL_FEATURES, POOLED_PARTS
+
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# Simplest first: within one standard error of the best, the final features alone win.
+VIEWS = ("final", "all")
 
 
 @dataclass(frozen=True)
 class HeadChoice:
     c: float
     temperature: float
+    view: str = "all"
+
+
+def in_view(features, view):
+    """The columns a head of this view reads."""
+    return features[:, -FINAL_FEATURES:] if view == "final" else features
 
 
 def normalise(features):
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def fit(features, mirrored, labels, c, seed):
-    """A logistic regression over the images and their mirror images."""
-    inputs = normalise(np.concatenate([features, mirrored]))
+def fit(features, mirrored, labels, c, seed, view="all", start=None):
+    """A logistic regression over the images and their mirror images. start: a model
+    fitted on the same rows with another C, refitted from its weights (the optimum
+    moves little from one C to the next, so the solver needs a fraction of the steps)."""
+    inputs = normalise(in_view(np.concatenate([features, mirrored]), view))
     targets = np.concatenate([labels, labels])
-    model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    model = start or LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
+    model.set_params(C=c)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(inputs, targets)
@@ -47,42 +63,64 @@ def weights(model):
     return model.coef_, model.intercept_
 
 
-def logits(model, features):
+def graph_weights(model, view, dims):
+    """(weight, bias) over all dims features as the exported graph normalises them: the
+    vector is POOLED_PARTS unit-length parts side by side, so its length is
+    sqrt(POOLED_PARTS), and a head of the final part alone sees that part scaled down by
+    as much."""
     weight, bias = weights(model)
-    return normalise(features) @ weight.T + bias
+    if view == "all":
+        return weight, bias
+    full = np.zeros((weight.shape[0], dims), weight.dtype)
+    full[:, -FINAL_FEATURES:] = weight * math.sqrt(POOLED_PARTS)
+    return full, bias
 
 
-def probabilities(model, features, temperature):
-    return softmax(logits(model, features) / temperature, axis=1)
+def logits(model, features, view="all"):
+    weight, bias = weights(model)
+    return normalise(in_view(features, view)) @ weight.T + bias
+
+
+def probabilities(model, features, choice):
+    return softmax(logits(model, features, choice.view) / choice.temperature, axis=1)
 
 
 def choose(features, mirrored, labels, seed, on_fit=None):
-    """C by cross-validated accuracy with the one-standard-error rule: the strongest
-    regularisation whose accuracy is within one standard error of the best (accuracy
-    on a few hundred images is too coarse to split hairs). Then the temperature that
-    makes the cross-validated scores of that C honest probabilities. on_fit(done) after
+    """The view and C by cross-validated accuracy with the one-standard-error rule: the
+    simplest view and strongest regularisation whose accuracy is within one standard
+    error of the best (accuracy on a few hundred images is too coarse to split hairs).
+    Then the temperature that makes the cross-validated scores of that choice honest
+    probabilities. on_fit(done) after
     each fit, done the fraction made: on thousands of photos the choice takes
     a while, and a silent step must not look like a dead worker."""
     folds = min(5, int(np.bincount(labels).min()))
     if folds < 2:
         return HeadChoice(1.0, 1.0)
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, labels))
+    candidates = [(view, c) for view in VIEWS for c in C_GRID]
     out_of_fold = {}
     correct = []
     fits = itertools.count(1)
-    for c in C_GRID:
-        scores = np.zeros((len(labels), labels.max() + 1))
-        for train, test in splits:
-            model = fit(features[train], mirrored[train], labels[train], c, seed)
-            scores[test] = logits(model, features[test])
-            if on_fit:
-                on_fit(next(fits) / (len(C_GRID) * len(splits)))
-        out_of_fold[c] = scores
-        correct.append(int((scores.argmax(axis=1) == labels).sum()))
+    for view in VIEWS:
+        models = [None] * len(splits)  # each fold's model, refitted along the path of C
+        for c in C_GRID:
+            scores = np.zeros((len(labels), labels.max() + 1))
+            for fold, (train, test) in enumerate(splits):
+                part = (features[train], mirrored[train], labels[train])
+                models[fold] = fit(*part, c, seed, view, models[fold])
+                scores[test] = logits(models[fold], features[test], view)
+                if on_fit:
+                    on_fit(next(fits) / (len(candidates) * len(splits)))
+            out_of_fold[view, c] = scores
+            correct.append(int((scores.argmax(axis=1) == labels).sum()))
     best = max(correct) / len(labels)
     standard_error = math.sqrt(best * (1 - best) / len(labels)) * len(labels)
-    c = next(c for c, n in zip(C_GRID, correct, strict=True) if n >= max(correct) - standard_error)
-    return HeadChoice(c, temperature(out_of_fold[c], labels))
+    view, c = next(
+        candidate
+        for candidate, n in zip(candidates, correct, strict=True)
+        if n >= max(correct) - standard_error
+    )
+    return HeadChoice(c, temperature(out_of_fold[view, c], labels), view)
 
 
 def temperature(scores, labels):

@@ -14,7 +14,7 @@ from pathlib import Path
 import timm
 import torch
 
-from trainer.backbones import base_model, weights_path
+from trainer.backbones import POOLED_STAGES, base_model, weights_path
 
 
 def imagenet_network(name):
@@ -32,14 +32,25 @@ def imagenet_network(name):
 
 
 class Features(torch.nn.Module):
-    """The backbone up to its pooled features (the input of the ImageNet head)."""
+    """The backbone's pooled features: those of its last stages (POOLED_STAGES) and the
+    final ones (the input of the ImageNet head), each L2-normalised, side by side. The
+    stages carry textures and parts that the final features, shaped by ImageNet's
+    classes, partly lose: what waste, leaves and aerial scenes are told apart by."""
 
     def __init__(self, network):
         super().__init__()
         self.network = network
 
     def forward(self, pixels):
-        return self.network.forward_head(self.network.forward_features(pixels), pre_logits=True)
+        network = self.network
+        x = network.bn1(network.conv_stem(pixels))
+        pooled = []
+        for index, stage in enumerate(network.blocks):
+            x = stage(x)
+            if index in POOLED_STAGES:
+                pooled.append(x.mean(dim=(2, 3)))
+        pooled.append(network.forward_head(network.bn2(network.conv_head(x)), pre_logits=True))
+        return torch.cat([torch.nn.functional.normalize(part, dim=1) for part in pooled], dim=1)
 
 
 class Classifier(torch.nn.Module):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from trainer.backbones import base_model
+from trainer.backbones import FEATURES_VERSION, base_model
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("VIZE_MODEL_CACHE", Path.home() / ".cache" / "vizeapp"))
 
@@ -22,7 +22,8 @@ def cached_graph(name, kind, cache_dir=None):
     whole ImageNet classifier (kind "imagenet"), exported on first use."""
     base = base_model(name)
     folder = Path(cache_dir or DEFAULT_CACHE_DIR)
-    path = folder / f"{base.architecture}-{kind}-timm{version('timm')}.onnx"
+    versioned = f"features-v{FEATURES_VERSION}" if kind == "features" else kind
+    path = folder / f"{base.architecture}-{versioned}-timm{version('timm')}.onnx"
     if not path.exists():
         # torch is imported only here: training and prediction run on onnxruntime, and
         # importing torch and timm costs seconds per job.

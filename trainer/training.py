@@ -16,7 +16,7 @@ import onnxruntime
 import sklearn
 
 from trainer import embedding, evaluation, heads
-from trainer.backbones import base_model
+from trainer.backbones import FEATURES_VERSION, base_model
 from trainer.choices import (
     ACCURATE,
     DEFAULT_BASE_MODEL,
@@ -38,10 +38,10 @@ class TrainConfig:
     negative_label: str | None = None
     cache_dir: str | None = None
     time_budget: float = DEFAULT_TIME_BUDGET  # seconds of fine-tuning, accurate mode only
-    # (C, temperature) of a fast head chosen on nearly the same images: fast mode then
+    # (C, temperature, view) of a fast head chosen on nearly the same images: fast mode then
     # measures and fits with it instead of choosing again, which is most of a retrain's
     # time on thousands of photos (35 fits instead of 2).
-    carried_choice: tuple[float, float] | None = None
+    carried_choice: tuple[float, float, str] | None = None
 
 
 @dataclass
@@ -212,6 +212,8 @@ def fit_fast(config, data, progress):
     )
     metrics["regularisation_c"] = choice.c
     metrics["temperature"] = choice.temperature
+    metrics["head_features"] = choice.view
+    metrics["features_version"] = FEATURES_VERSION  # what the choice was made on
     return Fitted(
         metrics, mistakes(data, indices, probabilities), linear_head(config, data, choice)
     )
@@ -262,9 +264,14 @@ FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}
 def linear_head(config, data, choice, rows=slice(None)):
     """The head of choice.c fitted on the given rows of data (all by default)."""
     model = heads.fit(
-        data.features[rows], data.mirrored[rows], data.labels[rows], choice.c, config.seed
+        data.features[rows],
+        data.mirrored[rows],
+        data.labels[rows],
+        choice.c,
+        config.seed,
+        choice.view,
     )
-    weight, bias = heads.weights(model)
+    weight, bias = heads.graph_weights(model, choice.view, data.features.shape[1])
     return LinearHead(
         config.base_model,
         config.cache_dir,
