@@ -276,9 +276,10 @@ def training_died(run, detail):
         delete_folder(default_storage, run.storage_folder)
 
 
-# RQ's worker beats for the job it runs every 30 s (its job_monitoring_interval) and
-# gives its own key 60 s more to live: silent longer than this, the worker is gone.
-WORKER_SILENCE = timedelta(seconds=90)
+# Seconds between the heartbeats a worker (tasks/worker.py) sends for the job it runs;
+# six missed in a row and the worker is gone.
+WORKER_HEARTBEAT = 5
+WORKER_SILENCE = timedelta(seconds=6 * WORKER_HEARTBEAT)
 
 
 def reconcile(runs):

@@ -18,6 +18,8 @@ RECONCILE_INTERVAL = 30
 class Worker(RQWorker):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("maintenance_interval", RECONCILE_INTERVAL)
+        # RQ's default, 30 s, would leave a dead worker's run looking alive for minutes.
+        kwargs.setdefault("job_monitoring_interval", runs.WORKER_HEARTBEAT)
         super().__init__(*args, **kwargs)
 
     def fork_work_horse(self, job, queue):

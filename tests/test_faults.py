@@ -137,10 +137,11 @@ class Site:
             os.killpg(self.process.pid, signal.SIGKILL)
 
     def worker(self):
+        """The worker of the training queue (serve starts another for background jobs)."""
         (worker,) = [
             pid
             for pid in children(self.process.pid)
-            if b"rqworker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            if Path(f"/proc/{pid}/cmdline").read_bytes().endswith(b"\0training\0")
         ]
         return worker
 
