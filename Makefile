@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/features.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python -W ignore bench/grid.py
 	$(BIN)/python bench/predict.py
