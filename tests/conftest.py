@@ -108,6 +108,16 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture
+def redis_down(settings):
+    """The queues point at a port where no Redis listens. Tests using it run without
+    an enclosing transaction, as requests do, so that jobs are enqueued at once."""
+    settings.RQ_QUEUES = {
+        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
+        for name in ("default", "training")
+    }
+
+
+@pytest.fixture
 def training_queue(settings, redis_url):
     """The training queue on a real Redis, emptied."""
     import django_rq

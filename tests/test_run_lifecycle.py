@@ -18,6 +18,22 @@ from trainer.backbones import FEATURES_VERSION
 
 
 @pytest.fixture
+def shapes_classifier(client, api_key, training_queue, django_capture_on_commit_callbacks):
+    """A Watson classifier of discs and squares, its run queued: its JSON. The client
+    keeps sending the key."""
+    client.defaults["HTTP_AUTHORIZATION"] = basic(api_key)
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(
+            f"{V3}/classifiers?version=2018-03-19",
+            {
+                "name": "shapes",
+                "discs_positive_examples": SimpleUploadedFile("d.zip", examples_zip("discs")),
+                "squares_positive_examples": SimpleUploadedFile("s.zip", examples_zip("squares")),
+            },
+        ).json()
+
+
+@pytest.fixture
 def queued(shapes_task, training_queue):
     run, _ = runs.start(shapes_task, "lite0")
     return run
@@ -133,26 +149,14 @@ def test_pressing_start_through_the_api_while_queued_adds_the_new_photos(api, sh
     assert (shapes_task.runs.count(), len(queued.samples)) == (1, 14)
 
 
-def test_a_watson_retrain_while_queued_adds_the_new_examples(
-    client, api_key, training_queue, django_capture_on_commit_callbacks
-):
-    client.defaults["HTTP_AUTHORIZATION"] = basic(api_key)
-    with django_capture_on_commit_callbacks(execute=True):
-        created = client.post(
-            f"{V3}/classifiers?version=2018-03-19",
-            {
-                "name": "shapes",
-                "discs_positive_examples": SimpleUploadedFile("d.zip", examples_zip("discs")),
-                "squares_positive_examples": SimpleUploadedFile("s.zip", examples_zip("squares")),
-            },
-        ).json()
+def test_a_watson_retrain_while_queued_adds_the_new_examples(client, shapes_classifier):
     more = SimpleUploadedFile("more.zip", examples_zip("discs", start=50))
     response = client.post(
-        f"{V3}/classifiers/{created['classifier_id']}?version=2018-03-19",
+        f"{V3}/classifiers/{shapes_classifier['classifier_id']}?version=2018-03-19",
         {"discs_positive_examples": more},
     )
     assert response.json()["status"] == "training"
-    (run,) = runs.TrainingRun.objects.filter(task__watson_id=created["classifier_id"])
+    (run,) = runs.TrainingRun.objects.filter(task__watson_id=shapes_classifier["classifier_id"])
     assert len(run.samples) == 30
 
 
@@ -217,34 +221,20 @@ def test_a_packaging_that_failed_on_its_own_keeps_its_reason_when_the_worker_rep
 
 
 @pytest.mark.django_db(transaction=True)  # jobs are enqueued at once, as in a request
-def test_with_the_queue_down_asking_for_the_zip_says_so(api, ready, settings):
-    settings.RQ_QUEUES = {
-        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
-        for name in ("default", "training")
-    }
+def test_with_the_queue_down_asking_for_the_zip_says_so(api, ready, redis_down):
     answer = api.get(f"{V1}/tasks/{ready.task.code}/export")
     assert answer.status_code == 503
     assert "The job queue is unavailable" in answer.json()["detail"]
 
 
 def test_a_watson_retrain_while_training_says_the_examples_wait_for_the_next(
-    client, api_key, training_queue, django_capture_on_commit_callbacks
+    client, shapes_classifier
 ):
-    client.defaults["HTTP_AUTHORIZATION"] = basic(api_key)
-    with django_capture_on_commit_callbacks(execute=True):
-        created = client.post(
-            f"{V3}/classifiers?version=2018-03-19",
-            {
-                "name": "shapes",
-                "discs_positive_examples": SimpleUploadedFile("d.zip", examples_zip("discs")),
-                "squares_positive_examples": SimpleUploadedFile("s.zip", examples_zip("squares")),
-            },
-        ).json()
-    (run,) = runs.TrainingRun.objects.filter(task__watson_id=created["classifier_id"])
+    (run,) = runs.TrainingRun.objects.filter(task__watson_id=shapes_classifier["classifier_id"])
     assert run.claim()
     more = SimpleUploadedFile("more.zip", examples_zip("discs", start=50))
     response = client.post(
-        f"{V3}/classifiers/{created['classifier_id']}?version=2018-03-19",
+        f"{V3}/classifiers/{shapes_classifier['classifier_id']}?version=2018-03-19",
         {"discs_positive_examples": more},
     )
     assert response.status_code == 409

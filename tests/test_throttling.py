@@ -58,12 +58,8 @@ def test_watson_classify_counts_against_the_same_limit(client, api, api_key, rat
     assert response["Retry-After"]
 
 
-def test_with_redis_down_classify_is_not_limited(api, settings):
+def test_with_redis_down_classify_is_not_limited(api, settings, redis_down):
     settings.VIZE_CLASSIFY_LIMIT = 0
-    settings.RQ_QUEUES = {
-        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
-        for name in ("default", "training")
-    }
     assert api.post(GENERAL, not_an_image()).status_code == 415
 
 

@@ -147,15 +147,28 @@ def test_the_preview_says_when_a_photo_is_too_large(owner_client, task, settings
     assert "the limit is" in result["error"]
 
 
-def test_a_retrain_embeds_only_the_new_images(
+@pytest.fixture
+def retrain_after_adding(
     owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
 ):
-    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
-    work(training_queue)
-    add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 2, start=50)
-    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
-    work(training_queue)
-    latest = shapes_task.runs.first()
+    """Train shapes_task, add `count` discs, train again: (first run, retrained run)."""
+
+    def train():
+        start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+        work(training_queue)
+
+    def retrain(count):
+        train()
+        add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", count, 50)
+        train()
+        retrained, first = shapes_task.runs.all()[:2]
+        return first, retrained
+
+    return retrain
+
+
+def test_a_retrain_embeds_only_the_new_images(retrain_after_adding):
+    _, latest = retrain_after_adding(2)
     assert latest.status == "ready"
     assert len(latest.samples) == 14
     assert ImageEmbedding.objects.count() == 14
@@ -530,16 +543,6 @@ def test_the_worker_sweeps_silent_runs_in_its_maintenance(shapes_task, training_
     assert run.status == "failed"
 
 
-@pytest.fixture
-def redis_down(settings):
-    """The queues point at a port where no Redis listens. Tests using it run without
-    an enclosing transaction, as requests do, so that jobs are enqueued at once."""
-    settings.RQ_QUEUES = {
-        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
-        for name in ("default", "training")
-    }
-
-
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_down_the_page_says_so_and_no_run_stays_queued(
     owner_client, shapes_task, redis_down
@@ -571,14 +574,9 @@ def test_with_redis_down_the_pages_that_need_no_queue_still_work(
 
 
 def test_a_retrain_after_one_new_photo_keeps_the_head_choice_of_the_active_model(
-    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+    retrain_after_adding,
 ):
-    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
-    work(training_queue)
-    add_pictures(shapes_task, shapes_task.categories.get(name="discs"), "discs", 1, start=70)
-    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
-    work(training_queue)
-    retrained, first = shapes_task.runs.all()[:2]
+    first, retrained = retrain_after_adding(1)
     assert (first.metrics["regularisation_carried"], retrained.status) == (False, "ready")
     assert retrained.metrics["regularisation_carried"] is True
     assert retrained.metrics["regularisation_c"] == first.metrics["regularisation_c"]
