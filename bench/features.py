@@ -4,8 +4,8 @@ each set's fixed train split and scored on its test split.
 
     python bench/features.py [hymenoptera trashnet corn_leaf] [--base-model lite2]
 
-The splits are those of ../shared/datasets/README.md: train/ and val/ where a set has
-them, otherwise 80 % of each class's sorted file names shuffled with random.Random(0).
+The splits are those of ../shared/datasets/README.md: train/ and val/ (or test/) where a
+set has them, otherwise 80 % of each class's sorted file names shuffled with random.Random(0).
 Features are cached in the system's temporary folder per set, base model and features
 version, so a second run only fits heads. It measures a recipe, not the product's path
 (no upload, no worker): bench/train.py does that.
@@ -33,13 +33,14 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 def fixed_split(folder):
     """([(path, class)] to train on, [(path, class)] to test on)."""
     if (folder / "train").is_dir():
+        held_out = folder / "val" if (folder / "val").is_dir() else folder / "test"
         return tuple(
             [
                 (str(path), kind.name)
                 for kind in sorted(part.iterdir())
                 for path in sorted(kind.iterdir())
             ]
-            for part in (folder / "train", folder / "val")
+            for part in (folder / "train", held_out)
         )
     train, test = [], []
     for kind in sorted(path for path in folder.iterdir() if path.is_dir()):
@@ -57,7 +58,7 @@ def features_of(name, photos, base_model, cache_dir):
         stored = np.load(cache)
         return stored["features"], stored["mirrored"], 0.0
     started = time.perf_counter()
-    features, mirrored = embed([path for path, _ in photos], base_model, cache_dir)
+    features, mirrored, _ = embed([path for path, _ in photos], base_model, cache_dir)
     np.savez(cache, features=features, mirrored=mirrored)
     return features, mirrored, time.perf_counter() - started
 

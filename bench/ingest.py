@@ -8,26 +8,41 @@ it starts its own site on embedded defaults in a temporary folder.
 """
 
 import argparse
+import json
 import os
 import re
 import secrets
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from datetime import datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # Site.accuracy loads a stored model with trainer.predict
 DATASET = ROOT.parent / "shared" / "datasets" / "hymenoptera" / "train"
 BATCH = 100
 REJECTED = re.compile(
     r'<span class="badge">rejected</span> <span class="file-name">([^<]+)</span>: ([^<]+)'
 )
+OUTCOMES = ("added", "duplicate", "rejected")
+RUN_QUERY = "SELECT status, reason, created, finished FROM tasks_trainingrun WHERE code = ?"
+EMBEDDED_QUERY = """
+    SELECT count(*) FROM tasks_imageembedding e
+    JOIN tasks_image i ON e.image_id = i.id JOIN tasks_task t ON i.task_id = t.id
+    WHERE t.code = ? AND e.base_model = ?
+"""
+IMAGES_QUERY = """
+    SELECT count(*) FROM tasks_image i JOIN tasks_task t ON i.task_id = t.id WHERE t.code = ?
+"""
 
 
 class Browser:
@@ -120,6 +135,94 @@ def ingest(base):
             rejected += REJECTED.findall(report)
     seconds = time.perf_counter() - started
     return len(files), seconds, counts, rejected
+
+
+class Site:
+    """A site started by start_site, driven over HTTP and read from its SQLite database."""
+
+    def __init__(self, url, var):
+        self.url, self.var = url, var
+
+    def database(self):
+        return sqlite3.connect(f"file:{self.var / 'db.sqlite3'}?mode=ro", uri=True)
+
+    def row(self, query, *parameters):
+        with self.database() as db:
+            return db.execute(query, parameters).fetchone()
+
+    def new_task(self, names):
+        """(browser, task code, {category name: code}) of a new user's new task."""
+        browser = Browser(self.url)
+        task = sign_up_and_create_task(browser)
+        for name in names:
+            browser.post(f"/tasks/{task}/categories/new/", {"name": name})
+        _, page = browser.get(f"/tasks/{task}/")
+        pairs = re.findall(r'data-drop-target="([0-9a-f-]{36})" data-name="([^"]+)"', page)
+        return browser, task, {name: code for code, name in pairs}
+
+    def upload(self, browser, task, categories, files):
+        """Upload {category name: [path]} in batches of BATCH; the outcomes' counts."""
+        counts = Counter()
+        for name, paths in files.items():
+            for start in range(0, len(paths), BATCH):
+                batch = [("files", p.name, p.read_bytes()) for p in paths[start : start + BATCH]]
+                _, report = browser.post(
+                    f"/tasks/{task}/upload/",
+                    {"target": categories[name]},
+                    batch,
+                    headers={"HX-Request": "true"},
+                )
+                for outcome in OUTCOMES:
+                    counts[outcome] += report.count(f'<span class="badge">{outcome}</span>')
+        return counts
+
+    def train(self, browser, task, base_model, mode="fast", time_budget=300):
+        """(seconds from the click to ready, run code); the times are the run's own."""
+        fields = {"base_model": base_model, "mode": mode, "time_budget": time_budget}
+        url, _ = browser.post(f"/tasks/{task}/train/", fields)
+        run = re.search(r"/runs/([0-9a-f-]{36})/", url).group(1)
+        while True:
+            status, reason, created, finished = self.row(RUN_QUERY, run.replace("-", ""))
+            if status == "ready":
+                seconds = (
+                    datetime.fromisoformat(finished) - datetime.fromisoformat(created)
+                ).total_seconds()
+                return seconds, run
+            if status in ("failed", "cancelled"):
+                sys.exit(f"run {run} {status}: {reason}")
+            time.sleep(0.1)
+
+    def images(self, task):
+        return self.row(IMAGES_QUERY, task.replace("-", ""))[0]
+
+    def embedded(self, task, base_model):
+        return self.row(EMBEDDED_QUERY, task.replace("-", ""), base_model)[0]
+
+    def metrics(self, run):
+        """The metrics the run stored: its hold-out accuracy and interval, and more."""
+        query = "SELECT metrics FROM tasks_trainingrun WHERE code = ?"
+        return json.loads(self.row(query, run.replace("-", ""))[0])
+
+    def wait_packaged(self, run):
+        """Seconds until the ready run's model zip is packaged by the default worker (or
+        failed to be), so that the packaging does not share the cores with what follows."""
+        query = "SELECT export_ready, export_failure FROM tasks_trainingrun WHERE code = ?"
+        started = time.perf_counter()
+        while True:
+            ready, failure = self.row(query, run.replace("-", ""))
+            if ready or failure:
+                return time.perf_counter() - started
+            time.sleep(0.2)
+
+    def accuracy(self, task, run, files):
+        """Accuracy of the run's stored model on {category name: [path]}."""
+        from trainer import predict
+
+        model = predict.load(self.var / "media" / "tasks" / task / "runs" / run)
+        paths = [(name, path) for name, group in files.items() for path in group]
+        predictions = model.predict([str(path) for _, path in paths])
+        right = sum(p.label == name for (name, _), p in zip(paths, predictions, strict=True))
+        return right / len(paths)
 
 
 def start_site(port=8765, **settings):

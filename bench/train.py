@@ -16,96 +16,25 @@ stopped after --peer-epochs, with the time ratio. Medians over --repeat runs.
 
 import argparse
 import random
-import re
-import sqlite3
 import statistics
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
-from ingest import Browser, sign_up_and_create_task, start_site, stop_site
+from ingest import Site, start_site, stop_site
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATASET = ROOT.parent / "shared" / "datasets" / "hymenoptera"
 CATEGORIES = ("ants", "bees")
-RUN_QUERY = "SELECT status, reason, created, finished FROM tasks_trainingrun WHERE code = ?"
-EMBEDDED_QUERY = """
-    SELECT count(*) FROM tasks_imageembedding e
-    JOIN tasks_image i ON e.image_id = i.id JOIN tasks_task t ON i.task_id = t.id
-    WHERE t.code = ? AND e.base_model = ?
-"""
 
 
 def files_of(split):
     return {name: sorted((DATASET / split / name).iterdir()) for name in CATEGORIES}
 
 
-class Site:
-    def __init__(self, url, var):
-        self.url, self.var = url, var
-
-    def database(self):
-        return sqlite3.connect(f"file:{self.var / 'db.sqlite3'}?mode=ro", uri=True)
-
-    def new_task(self):
-        browser = Browser(self.url)
-        task = sign_up_and_create_task(browser)
-        for name in CATEGORIES:
-            browser.post(f"/tasks/{task}/categories/new/", {"name": name})
-        _, page = browser.get(f"/tasks/{task}/")
-        pairs = re.findall(r'data-drop-target="([0-9a-f-]{36})" data-name="([^"]+)"', page)
-        return browser, task, {name: code for code, name in pairs}
-
-    def upload(self, browser, task, categories, files):
-        for name, paths in files.items():
-            for start in range(0, len(paths), 100):
-                batch = [("files", p.name, p.read_bytes()) for p in paths[start : start + 100]]
-                browser.post(
-                    f"/tasks/{task}/upload/",
-                    {"target": categories[name]},
-                    batch,
-                    headers={"HX-Request": "true"},
-                )
-
-    def train(self, browser, task, base_model, mode="fast", time_budget=300):
-        """(seconds from the click to ready, run code); the times are the run's own."""
-        fields = {"base_model": base_model, "mode": mode, "time_budget": time_budget}
-        url, _ = browser.post(f"/tasks/{task}/train/", fields)
-        run = re.search(r"/runs/([0-9a-f-]{36})/", url).group(1)
-        while True:
-            with self.database() as db:
-                status, reason, created, finished = db.execute(
-                    RUN_QUERY, (run.replace("-", ""),)
-                ).fetchone()
-            if status == "ready":
-                seconds = (
-                    datetime.fromisoformat(finished) - datetime.fromisoformat(created)
-                ).total_seconds()
-                return seconds, run
-            if status in ("failed", "cancelled"):
-                sys.exit(f"run {run} {status}: {reason}")
-            time.sleep(0.1)
-
-    def embedded(self, task, base_model):
-        with self.database() as db:
-            row = db.execute(EMBEDDED_QUERY, (task.replace("-", ""), base_model)).fetchone()
-            return row[0]
-
-    def accuracy(self, task, run, files):
-        from trainer import predict
-
-        model = predict.load(self.var / "media" / "tasks" / task / "runs" / run)
-        paths = [(name, path) for name, group in files.items() for path in group]
-        predictions = model.predict([str(path) for _, path in paths])
-        return sum(p.label == name for (name, _), p in zip(paths, predictions, strict=True)) / len(
-            paths
-        )
-
-
 def cold_and_retrain(site, base_model, train, val):
-    browser, task, categories = site.new_task()
+    browser, task, categories = site.new_task(CATEGORIES)
     site.upload(browser, task, categories, train)
     seconds, run = site.train(browser, task, base_model)
     accuracy = site.accuracy(task, run, val)
@@ -117,14 +46,14 @@ def cold_and_retrain(site, base_model, train, val):
 
 
 def accurate(site, base_model, train, val, time_budget):
-    browser, task, categories = site.new_task()
+    browser, task, categories = site.new_task(CATEGORIES)
     site.upload(browser, task, categories, train)
     seconds, run = site.train(browser, task, base_model, "accurate", time_budget)
     return seconds, site.accuracy(task, run, val)
 
 
 def warm(site, base_model, train, val):
-    browser, task, categories = site.new_task()
+    browser, task, categories = site.new_task(CATEGORIES)
     site.upload(browser, task, categories, train)
     total = sum(len(paths) for paths in train.values())
     while site.embedded(task, base_model) < total:
@@ -136,7 +65,7 @@ def warm(site, base_model, train, val):
 def few_shot(site, base_model, train, val, per_category, seed):
     rng = random.Random(seed)
     chosen = {name: rng.sample(paths, per_category) for name, paths in train.items()}
-    browser, task, categories = site.new_task()
+    browser, task, categories = site.new_task(CATEGORIES)
     site.upload(browser, task, categories, chosen)
     _, run = site.train(browser, task, base_model)
     return site.accuracy(task, run, val)

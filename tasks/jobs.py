@@ -21,7 +21,8 @@ from tasks import runs
 from tasks.local_copies import local_file, local_folder
 from tasks.models import Image, ImageEmbedding, TrainingRun, delete_folder
 from trainer import export
-from trainer.backbones import FEATURES_VERSION
+from trainer.backbones import FEATURES_VERSION, base_model
+from trainer.choices import LATE_MAPS_READ_BY
 
 STAGES = {
     "embedding": TrainingRun.Status.EMBEDDING,
@@ -78,10 +79,7 @@ def train_run(run_id):
         )
         store_embeddings(
             run.base_model,
-            [
-                (images[i], features, mirrored)
-                for i, (features, mirrored) in result.new_embeddings.items()
-            ],
+            [(images[i], *computed) for i, computed in result.new_embeddings.items()],
         )
         folder = store_model(run, workspace / "model")
         finish(run, images, result, folder)
@@ -138,61 +136,76 @@ def package_run(run_id):
 
 
 EMBEDDING_CHUNK = 64
+# One job embeds for about this long, then queues the rest as a new job: 20,000 photos
+# take half an hour, past the default queue's timeout, and a model zip queued meanwhile
+# should not wait for all of them.
+EMBEDDING_SLICE_SECONDS = 240
 
 
 def embed_new_images(task_id, base_model=trainer.DEFAULT_BASE_MODEL):
     """Embed, while the person is still sorting, the images that have no features yet
     for the default base model, so that pressing Start training only fits the head."""
+    started = time.monotonic()
     embedded = ImageEmbedding.objects.filter(base_model=base_model, version=FEATURES_VERSION)
     pending = Image.objects.filter(task_id=task_id).exclude(pk__in=embedded.values("image"))
     while chunk := list(pending.order_by("id")[:EMBEDDING_CHUNK]):
-        features, mirrored = trainer.embed(
+        computed = trainer.embed(
             [str(local_file(image.file.name)) for image in chunk],
             base_model,
             str(settings.VIZE_MODEL_CACHE),
         )
         store_embeddings(
-            base_model, [(image, features[row], mirrored[row]) for row, image in enumerate(chunk)]
+            base_model,
+            [(image, *(part[row] for part in computed)) for row, image in enumerate(chunk)],
         )
+        if time.monotonic() - started > EMBEDDING_SLICE_SECONDS and pending.exists():
+            runs.embed_in_background(chunk[0].task, continued=True)
+            return
 
 
 def load_samples(run):
-    """The run's frozen images that still exist, with the embeddings already stored."""
+    """The run's frozen images that still exist, with the embeddings already stored: the
+    late maps only for a mode that reads them, row by row, so that thousands of them are
+    held once (as arrays), not twice (as rows too)."""
     codes = [code for code, _ in run.samples]
     by_code = {
         str(image.code): image for image in Image.objects.filter(task=run.task, code__in=codes)
     }
-    stored = {
-        embedding.image_id: embedding
-        for embedding in ImageEmbedding.objects.filter(
-            image__in=by_code.values(), base_model=run.base_model, version=FEATURES_VERSION
+    stored = ImageEmbedding.objects.filter(
+        image__in=by_code.values(), base_model=run.base_model, version=FEATURES_VERSION
+    )
+    with_maps = run.mode in LATE_MAPS_READ_BY
+    late_maps_shape = base_model(run.base_model).late_maps
+    if not with_maps:
+        stored = stored.defer("late_maps")
+    embeddings = {}
+    for embedding in stored.iterator(chunk_size=200):
+        embeddings[embedding.image_id] = (
+            vector(embedding.features, np.float32),
+            vector(embedding.mirrored, np.float32),
+            vector(embedding.late_maps, np.float16).reshape(2, *late_maps_shape)
+            if with_maps
+            else None,
         )
-    }
     images, samples = [], []
     for code, label in run.samples:
         image = by_code.get(code)
         if image is None:
             continue  # deleted after the run started
-        embedding = stored.get(image.pk)
         images.append(image)
         samples.append(
-            trainer.Sample(
-                str(local_file(image.file.name)),
-                label,
-                vector(embedding.features) if embedding else None,
-                vector(embedding.mirrored) if embedding else None,
-            )
+            trainer.Sample(str(local_file(image.file.name)), label, *embeddings.pop(image.pk, ()))
         )
     return images, samples
 
 
-def vector(data):
-    return np.frombuffer(bytes(data), dtype=np.float32)
+def vector(data, dtype):
+    return np.frombuffer(bytes(data), dtype=dtype)
 
 
 def store_embeddings(base_model, embedded):
-    """Keep (image, features, mirrored) for every later run; a concurrent job may have
-    stored some already."""
+    """Keep (image, features, mirrored, late maps) for every later run; a concurrent job
+    may have stored some already."""
     ImageEmbedding.objects.bulk_create(
         [
             ImageEmbedding(
@@ -200,8 +213,9 @@ def store_embeddings(base_model, embedded):
                 base_model=base_model,
                 features=features.astype(np.float32).tobytes(),
                 mirrored=mirrored.astype(np.float32).tobytes(),
+                late_maps=late_maps.astype(np.float16).tobytes(),
             )
-            for image, features, mirrored in embedded
+            for image, features, mirrored, late_maps in embedded
         ],
         ignore_conflicts=True,
     )

@@ -308,19 +308,18 @@ class TrainingRun(models.Model):
     CARRY_CHOICE_UP_TO = 0.1
 
     def head_choice_to_carry(self):
-        """(C, temperature, view) of the task's active model when this run trains the same
-        kind of fast model on nearly the same images, else None: choosing again costs a
-        retrain of thousands of photos most of its time, and a few new photos do not
-        move the choice."""
+        """(C, temperature, view) of the task's active model when it is a fast model and
+        this run trains on the same base model and nearly the same images, else None:
+        choosing again costs a retrain of thousands of photos most of its time, and a few
+        new photos do not move the choice. Accurate mode starts from that head too, and
+        keeps the time of the choice for fine-tuning."""
         previous = self.task.active_run
-        if previous is None or not previous.metrics:
+        if previous is None or not previous.metrics or previous.mode != FAST:
             return None
-        same_model = (previous.mode, previous.base_model, previous.negative_label) == (
-            self.mode,
+        if (previous.base_model, previous.negative_label) != (
             self.base_model,
             self.negative_label,
-        )
-        if self.mode != FAST or not same_model:
+        ):
             return None
         before = {tuple(sample) for sample in previous.samples}
         now = {tuple(sample) for sample in self.samples}
@@ -446,14 +445,17 @@ class TrainingRun(models.Model):
 
 class ImageEmbedding(models.Model):
     """The pooled backbone features of an image and of its mirror image for one base
-    model, as its features graph of one version computes them. They never change, so
-    every later run reuses them; features of another version are computed again."""
+    model, as its features graph of one version computes them, and the late maps that
+    accurate mode trains on (float16, about 67 KB for Lite2: a fast run defers them).
+    They never change, so every later run reuses them; features of another version are
+    computed again."""
 
     image = models.ForeignKey(Image, models.CASCADE, related_name="embeddings")
     base_model = models.CharField(max_length=20)
     version = models.PositiveSmallIntegerField(default=FEATURES_VERSION)
     features = models.BinaryField()
     mirrored = models.BinaryField()
+    late_maps = models.BinaryField()
 
     class Meta:
         constraints = [

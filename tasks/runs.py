@@ -179,14 +179,17 @@ def enqueue(run):
         raise QueueUnavailable(str(error)) from error
 
 
-def embed_in_background(task):
+def embed_in_background(task, continued=False):
     """Queue the embedding of new images. Only a head start: if the queue is down,
-    training embeds them itself."""
+    training embeds them itself. A job continued from one still running gets an id of
+    its own (RQ would take the running job's id for the same job)."""
     if not settings.VIZE_EMBED_ON_UPLOAD:
         return
     try:
         django_rq.get_queue("default").enqueue(
-            "tasks.jobs.embed_new_images", task.pk, job_id=f"embed-task-{task.code}"
+            "tasks.jobs.embed_new_images",
+            task.pk,
+            job_id=None if continued else f"embed-task-{task.code}",
         )
     except RedisError:
         logger.warning(

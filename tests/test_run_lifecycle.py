@@ -289,9 +289,18 @@ def test_a_retrain_after_many_changes_chooses_again(trained_on_twenty):
     assert retrain(trained_on_twenty, samples).head_choice_to_carry() is None
 
 
-@pytest.mark.parametrize(
-    "change", [{"base_model": "lite0"}, {"mode": "accurate"}, {"negative_label": "other"}]
-)
+def test_an_accurate_run_after_a_fast_one_starts_from_its_head_choice(trained_on_twenty):
+    run = retrain(trained_on_twenty, trained_on_twenty.samples, mode="accurate")
+    assert run.head_choice_to_carry() == (0.3, 1.5, "final")
+
+
+def test_a_run_after_an_accurate_one_chooses_again(trained_on_twenty):
+    trained_on_twenty.mode = "accurate"
+    trained_on_twenty.save(update_fields=["mode"])
+    assert retrain(trained_on_twenty, trained_on_twenty.samples).head_choice_to_carry() is None
+
+
+@pytest.mark.parametrize("change", [{"base_model": "lite0"}, {"negative_label": "other"}])
 def test_a_retrain_of_another_kind_of_model_chooses_again(trained_on_twenty, change):
     run = retrain(trained_on_twenty, trained_on_twenty.samples, **change)
     assert run.head_choice_to_carry() is None

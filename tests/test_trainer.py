@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -107,7 +108,7 @@ def test_stored_embeddings_are_reused_and_only_new_images_embedded(pictures, mod
     first = trainer.train(config(model_cache), samples(pictures), tmp_path / "a")
     known = samples(pictures)
     for i, sample in enumerate(known):
-        sample.features, sample.mirrored = first.new_embeddings[i]
+        sample.features, sample.mirrored, sample.late_maps = first.new_embeddings[i]
     Image.open(pictures["discs"][0]).transpose(Image.Transpose.ROTATE_90).save(
         tmp_path / "new-disc.png"
     )
@@ -161,28 +162,76 @@ def test_the_choices_import_without_the_machine_learning_libraries(module):
     assert output.stdout.strip() == "False", output.stderr
 
 
-def test_accurate_mode_measures_fine_tuning_on_a_hold_out_then_fine_tunes_on_all_images(
-    model_cache, tmp_path
-):
-    folder = tmp_path / "pictures"
-    folder.mkdir()
+@pytest.fixture(scope="module")
+def twelve_of_each(tmp_path_factory):
+    """24 discs and squares: enough for accurate mode's hold-out."""
+    folder = tmp_path_factory.mktemp("twelve")
     chosen = []
     for kind in ("discs", "squares"):
         for variant in range(12):
             path = folder / f"{kind}-{variant}.png"
             picture(kind, variant).save(path)
-            chosen.append(trainer.Sample(str(path), kind))
+            chosen.append(str(path))
+    return {"discs": chosen[:12], "squares": chosen[12:]}
+
+
+def test_accurate_mode_keeps_the_fast_model_when_fine_tuning_does_not_score_better(
+    twelve_of_each, model_cache, tmp_path
+):
     result = trainer.train(
-        config(model_cache, mode="accurate", time_budget=4), chosen, tmp_path / "model"
+        config(model_cache, mode="accurate", time_budget=30), samples(twelve_of_each), tmp_path
     )
     tuning = result.metrics["fine_tuning"]
-    assert tuning["selection_epochs"] >= 1
-    assert 1 <= tuning["final_epochs"] <= tuning["selection_epochs"]
-    assert tuning["fast_holdout_accuracy"] == 1.0
+    assert tuning["fast_holdout_accuracy"] == 1.0  # nothing left to beat
+    assert tuning["selection_epochs"] > 0
+    assert (tuning["kept"], tuning["final_epochs"]) == ("fast", 0)
     assert result.metrics["method"] == "hold-out of 20% of the images"
-    assert result.metrics["accuracy"] == 1.0
-    labels = [p.label for p in predict.load(tmp_path / "model").predict([picture("discs", 300)])]
+    assert not (tmp_path / TORCHSCRIPT_FILE).exists()  # a linear head: no network of its own
+    labels = [p.label for p in predict.load(tmp_path).predict([picture("discs", 300)])]
     assert labels == ["discs"]
+
+
+def test_accurate_mode_keeps_a_fine_tuned_network_that_beats_the_fast_model_on_the_hold_out(
+    twelve_of_each, model_cache, tmp_path
+):
+    from trainer import finetune
+    from trainer.training import LinearHead, Progress, embedded
+
+    settings = config(model_cache, mode="accurate")
+    data = embedded(samples(twelve_of_each), settings, Progress(None))
+    train, test = np.arange(0, 24, 2), np.arange(1, 24, 2)
+    blank = LinearHead("lite0", model_cache, np.zeros((2, data.features.shape[1])), np.zeros(2))
+    tuning = finetune.fine_tune(
+        settings,
+        data,
+        train,
+        test,
+        blank,
+        blank.probabilities(data.features[test]),  # a coin that always says discs
+        time.monotonic() + 60,
+        report=lambda done, left: None,
+    )
+    assert tuning.report["fast_holdout_accuracy"] == 0.5
+    assert tuning.report["tuned_holdout_accuracy"] == 1.0
+    assert tuning.report["kept"] == "fine-tuned"
+    assert tuning.report["final_epochs"] == tuning.report["selection_epochs"] == finetune.EPOCHS
+    tuning.network.write(tmp_path)
+    exported = predict.Predictor(
+        tmp_path / MODEL_FILE, ["discs", "squares"], BASE_MODELS["lite0"].preprocessing
+    )
+    answers = exported.predict([picture("discs", 300), picture("squares", 300)])
+    assert [answer.label for answer in answers] == ["discs", "squares"]
+
+
+def test_accurate_mode_without_the_time_to_fine_tune_keeps_the_fast_model_and_says_so(
+    twelve_of_each, model_cache, tmp_path
+):
+    result = trainer.train(
+        config(model_cache, mode="accurate", time_budget=1), samples(twelve_of_each), tmp_path
+    )
+    tuning = result.metrics["fine_tuning"]
+    assert (tuning["kept"], tuning["note"]) == ("fast", "too little time to fine-tune")
+    assert result.metrics["accuracy"] == tuning["fast_holdout_accuracy"]
 
 
 def test_every_mode_has_a_fitter():
@@ -208,7 +257,8 @@ def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_tor
     rng = np.random.default_rng(0)
     network = imagenet_network("lite0")
     with torch.inference_mode():
-        dims = Features(network)(torch.zeros(1, 3, 224, 224)).shape[1]
+        features, _ = Features(network)(torch.zeros(1, 3, 224, 224))
+    dims = features.shape[1]
     weight, bias = rng.normal(size=(2, dims)), rng.normal(size=2)
     classifier = Classifier(network, weight, bias).eval()
     finetune.FineTunedNetwork(classifier, "lite0").write(tmp_path)

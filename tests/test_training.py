@@ -19,6 +19,7 @@ from tasks import jobs, runs
 from tasks.models import ImageEmbedding, TrainingRun
 from tests.helpers import add_pictures, start_training, work
 from tests.images import encode, picture
+from trainer import finetune
 
 
 def test_a_run_trains_on_a_real_worker_and_becomes_active(
@@ -84,7 +85,7 @@ def test_run_progress_keeps_polling_until_the_run_ends(
     assert response["HX-Refresh"] == "true"
 
 
-def test_the_run_page_tells_what_accurate_mode_did(owner_client, task):
+def accurate_run(task, fine_tuning):
     metrics = {
         "method": "hold-out of 20% of the images",
         "evaluated": 49,
@@ -93,24 +94,47 @@ def test_the_run_page_tells_what_accurate_mode_did(owner_client, task):
         "accuracy_high": 0.97,
         "categories": [],
         "confusion": [],
-        "fine_tuning": {
-            "selection_epochs": 4,
-            "fast_holdout_accuracy": 0.939,
-            "tuned_holdout_accuracy": 0.918,
-            "final_epochs": 4,
-        },
+        "fine_tuning": fine_tuning,
     }
-    run = task.runs.create(
+    return task.runs.create(
         base_model="lite2",
         mode="accurate",
         status="ready",
         metrics=metrics,
         samples=[["a", "b"]] * 245,
     )
+
+
+def test_the_run_page_tells_how_accurate_mode_fine_tuned_the_model_in_use(owner_client, task):
+    run = accurate_run(
+        task,
+        {
+            "selection_epochs": 4,
+            "fast_holdout_accuracy": 0.898,
+            "tuned_holdout_accuracy": 0.918,
+            "final_epochs": 4,
+            "kept": "fine-tuned",
+        },
+    )
     html = owner_client.get(run.get_absolute_url()).content.decode()
     assert "Fine-tuned for 4 epochs on the other images, it scored 91.8 %" in html
-    assert "(the fast model it starts from: 93.9 %)" in html
+    assert "(the fast model it starts from: 89.8 %)" in html
     assert "then fine-tuned for 4 epochs on all 245 images" in html
+
+
+def test_the_run_page_tells_when_accurate_mode_kept_the_fast_model(owner_client, task):
+    run = accurate_run(
+        task,
+        {
+            "selection_epochs": 6,
+            "fast_holdout_accuracy": 0.939,
+            "tuned_holdout_accuracy": 0.918,
+            "final_epochs": 0,
+            "kept": "fast",
+        },
+    )
+    html = owner_client.get(run.get_absolute_url()).content.decode()
+    assert "That is no better, so the model you use is the fast model" in html
 
 
 def test_the_preview_predicts_with_the_active_model_and_stores_nothing(
@@ -210,6 +234,24 @@ def test_uploads_are_embedded_in_the_background_and_training_reuses_them(
     assert ImageEmbedding.objects.count() == 6
 
 
+def test_a_background_embedding_past_its_time_slice_queues_the_rest_as_a_new_job(
+    task, settings, training_queue, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.VIZE_EMBED_ON_UPLOAD = True
+    monkeypatch.setattr(jobs, "EMBEDDING_CHUNK", 2)
+    monkeypatch.setattr(jobs, "EMBEDDING_SLICE_SECONDS", 0)
+    add_pictures(task, task.categories.create(name="discs"), "discs", 3)
+    default_queue = django_rq.get_queue("default")
+    default_queue.empty()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.embed_new_images(task.pk)
+    assert ImageEmbedding.objects.count() == 2
+    assert default_queue.count == 1
+    SimpleWorker([default_queue], connection=default_queue.connection).work(burst=True)
+    assert ImageEmbedding.objects.count() == 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_presses_make_one_run(owner, training_queue):
     task = owner.tasks.create(name="Race")
@@ -247,7 +289,9 @@ def test_training_is_refused_below_two_images_per_category(
     assert not task.runs.exists()
 
 
-def test_an_accurate_run_goes_past_its_budget_and_still_finishes(task, training_queue):
+def test_an_accurate_run_too_short_to_fine_tune_is_ready_with_the_fast_model(
+    owner_client, task, training_queue
+):
     for kind in ("discs", "squares"):
         add_pictures(task, task.categories.create(name=kind), kind, 12)
     run = task.runs.create(
@@ -256,8 +300,10 @@ def test_an_accurate_run_goes_past_its_budget_and_still_finishes(task, training_
     jobs.train_run(run.pk)
     run.refresh_from_db()
     assert run.status == "ready", run.reason
-    assert run.metrics["fine_tuning"]["selection_epochs"] >= 1
+    assert run.metrics["fine_tuning"]["kept"] == "fast"
     assert run.eta_seconds == 0
+    html = owner_client.get(run.get_absolute_url()).content.decode()
+    assert "The time budget left too little time to fine-tune the network" in html
 
 
 def test_accurate_mode_is_refused_below_ten_images_per_category(
@@ -497,10 +543,16 @@ def test_a_training_job_that_died_fails_its_run_and_removes_its_files(shapes_tas
 
 
 def test_a_run_past_the_job_timeout_fails_and_leaves_no_model(
-    shapes_task, training_queue, settings, media_root, django_capture_on_commit_callbacks
+    shapes_task,
+    training_queue,
+    settings,
+    media_root,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
 ):
     for kind in ("discs", "squares"):
         add_pictures(shapes_task, shapes_task.categories.get(name=kind), kind, 4, start=20)
+    monkeypatch.setattr(finetune, "EPOCHS", 10**6)  # fine-tunes until its budget ends
     settings.VIZE_TRAINING_TIMEOUT = 3
     with django_capture_on_commit_callbacks(execute=True):
         run, _ = runs.start(shapes_task, base_model="lite0", mode="accurate", time_budget=120)

@@ -22,9 +22,12 @@ FAST = "fast"
 ACCURATE = "accurate"
 MODES = {
     FAST: Mode(FAST, "Fast", "a new head on the base model's features (seconds)"),
-    ACCURATE: Mode(ACCURATE, "Accurate", "fine-tune the whole network (minutes)"),
+    ACCURATE: Mode(ACCURATE, "Accurate", "fine-tune the network's last stage (minutes)"),
 }
 DEFAULT_MODE = FAST
+# The modes that train on the stored late maps (trainer/finetune.py): a run of another
+# mode need not load them.
+LATE_MAPS_READ_BY = {ACCURATE}
 
 # Seconds of fine-tuning in accurate mode: a promise the person chooses from this list.
 TIME_BUDGETS = {120: "2 minutes", 300: "5 minutes", 600: "10 minutes", 1200: "20 minutes"}
@@ -43,6 +46,7 @@ __all__ = [
     "DEFAULT_TIME_BUDGET",
     "FAST",
     "HOLDOUT_MIN_PER_CATEGORY",
+    "LATE_MAPS_READ_BY",
     "MODES",
     "TIME_BUDGETS",
     "Mode",

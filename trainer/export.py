@@ -14,7 +14,6 @@ from pathlib import Path
 
 from trainer import portable
 from trainer.backbones import Preprocessing
-from trainer.choices import ACCURATE
 from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
 
 
@@ -98,8 +97,8 @@ def model_card(description, title):
     )
     read = {"final": "final pooled features", "all": "final and last stages' pooled features"}
     mode = (
-        "fine-tuned whole network"
-        if "fine_tuning" in metrics and description["mode"] == ACCURATE
+        "its last stage and a head fine-tuned, each photo scored with its mirror image"
+        if metrics.get("fine_tuning", {}).get("kept") == "fine-tuned"
         else f"linear head on the base model's {read.get(metrics.get('head_features'), 'features')}"
     )
     base = f"{description['base_model_title']} (ImageNet weights), {mode}"

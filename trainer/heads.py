@@ -20,6 +20,9 @@ from sklearn.model_selection import StratifiedKFold
 from trainer.backbones import FINAL_FEATURES, POOLED_PARTS
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# The choice's 70 fits grow with every image, and beyond a few thousand the choice moves
+# little: above this many, a random sample of them chooses.
+CHOICE_ROWS = 4000
 # Simplest first: within one standard error of the best, the final features alone win.
 VIEWS = ("final", "all")
 
@@ -85,14 +88,18 @@ def probabilities(model, features, choice):
     return softmax(logits(model, features, choice.view) / choice.temperature, axis=1)
 
 
-def choose(features, mirrored, labels, seed, on_fit=None):
+def choose(features, mirrored, labels, seed, on_fit=None, at_most=CHOICE_ROWS):
     """The view and C by cross-validated accuracy with the one-standard-error rule: the
     simplest view and strongest regularisation whose accuracy is within one standard
     error of the best (accuracy on a few hundred images is too coarse to split hairs).
     Then the temperature that makes the cross-validated scores of that choice honest
     probabilities. on_fit(done) after
     each fit, done the fraction made: on thousands of photos the choice takes
-    a while, and a silent step must not look like a dead worker."""
+    a while, and a silent step must not look like a dead worker. On more than at_most
+    images, a random at_most of them choose."""
+    if len(labels) > at_most:
+        rows = np.random.default_rng(seed).permutation(len(labels))[:at_most]
+        features, mirrored, labels = features[rows], mirrored[rows], labels[rows]
     folds = min(5, int(np.bincount(labels).min()))
     if folds < 2:
         return HeadChoice(1.0, 1.0)

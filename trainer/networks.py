@@ -14,7 +14,7 @@ from pathlib import Path
 import timm
 import torch
 
-from trainer.backbones import POOLED_STAGES, base_model, weights_path
+from trainer.backbones import POOLED_STAGES, TUNED_STAGE, base_model, weights_path
 
 
 def imagenet_network(name):
@@ -35,26 +35,62 @@ class Features(torch.nn.Module):
     """The backbone's pooled features: those of its last stages (POOLED_STAGES) and the
     final ones (the input of the ImageNet head), each L2-normalised, side by side. The
     stages carry textures and parts that the final features, shaped by ImageNet's
-    classes, partly lose: what waste, leaves and aerial scenes are told apart by."""
+    classes, partly lose: what waste, leaves and aerial scenes are told apart by.
+
+    It answers (features, late maps): the late maps are the input of TUNED_STAGE, from
+    which top() computes the features again, as accurate mode trains it."""
 
     def __init__(self, network):
         super().__init__()
         self.network = network
 
     def forward(self, pixels):
+        early, late_maps = self.trunk(pixels)
+        return self.top(early, late_maps), late_maps
+
+    def trunk(self, pixels):
+        """(the pooled parts of the stages before TUNED_STAGE, the late maps)."""
         network = self.network
         x = network.bn1(network.conv_stem(pixels))
-        pooled = []
-        for index, stage in enumerate(network.blocks):
+        early = []
+        for index, stage in enumerate(network.blocks[:TUNED_STAGE]):
             x = stage(x)
             if index in POOLED_STAGES:
-                pooled.append(x.mean(dim=(2, 3)))
-        pooled.append(network.forward_head(network.bn2(network.conv_head(x)), pre_logits=True))
-        return torch.cat([torch.nn.functional.normalize(part, dim=1) for part in pooled], dim=1)
+                early.append(unit(x.mean(dim=(2, 3))))
+        return torch.cat(early, dim=1), x
+
+    def top(self, early, late_maps):
+        """The features from the trunk's answer: the part accurate mode fine-tunes."""
+        network = self.network
+        x = late_maps
+        pooled = [early]
+        for index, stage in enumerate(network.blocks[TUNED_STAGE:], TUNED_STAGE):
+            x = stage(x)
+            if index in POOLED_STAGES:
+                pooled.append(unit(x.mean(dim=(2, 3))))
+        final = network.forward_head(network.bn2(network.conv_head(x)), pre_logits=True)
+        return torch.cat([*pooled, unit(final)], dim=1)
+
+    def early_dims(self):
+        """How many of the features the trunk computes (the first ones)."""
+        device = next(self.parameters()).device
+        with torch.no_grad():
+            return self.trunk(torch.zeros(1, 3, 64, 64, device=device))[0].shape[1]
+
+    def top_parameters(self):
+        network = self.network
+        modules = [*network.blocks[TUNED_STAGE:], network.conv_head, network.bn2]
+        return [parameter for module in modules for parameter in module.parameters()]
+
+
+def unit(features):
+    return torch.nn.functional.normalize(features, dim=1)
 
 
 class Classifier(torch.nn.Module):
-    """Pixels to class scores: features, L2 normalisation, linear head, softmax."""
+    """Pixels to class scores: features, L2 normalisation, linear head, softmax,
+    averaged over the image and its mirror image (the test-time view that the hold-out
+    measured too)."""
 
     def __init__(self, network, weight, bias):
         super().__init__()
@@ -64,14 +100,17 @@ class Classifier(torch.nn.Module):
             self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
             self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
-    def logits(self, pixels):
-        return self.head(torch.nn.functional.normalize(self.features(pixels), dim=1))
+    def logits_from(self, early, late_maps):
+        return self.head(unit(self.features.top(early, late_maps)))
 
     def forward(self, pixels):
-        return torch.softmax(self.logits(pixels), dim=1)
+        both = torch.cat([pixels, pixels.flip(3)])
+        early, late_maps = self.features.trunk(both)
+        scores = torch.softmax(self.logits_from(early, late_maps), dim=1)
+        return scores.unflatten(0, (2, -1)).mean(dim=0)
 
 
-def export_onnx(module, size, path, output_name):
+def export_onnx(module, size, path, output_names):
     """Write module as an ONNX graph taking (n, 3, size, size) pixels, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +128,8 @@ def export_onnx(module, size, path, output_name):
                 example,
                 temporary,
                 input_names=["pixels"],
-                output_names=[output_name],
-                dynamic_axes={"pixels": {0: "n"}, output_name: {0: "n"}},
+                output_names=output_names,
+                dynamic_axes={name: {0: "n"} for name in ["pixels", *output_names]},
                 opset_version=17,
                 dynamo=False,
             )

@@ -18,8 +18,9 @@ DEFAULT_CACHE_DIR = Path(os.environ.get("VIZE_MODEL_CACHE", Path.home() / ".cach
 
 
 def cached_graph(name, kind, cache_dir=None):
-    """The ONNX graph of a base model's pooled features (kind "features") or of its
-    whole ImageNet classifier (kind "imagenet"), exported on first use."""
+    """The ONNX graph of a base model's pooled features and late maps (kind "features",
+    outputs "features" and "late_maps") or of its whole ImageNet classifier (kind
+    "imagenet"), exported on first use."""
     base = base_model(name)
     folder = Path(cache_dir or DEFAULT_CACHE_DIR)
     versioned = f"features-v{FEATURES_VERSION}" if kind == "features" else kind
@@ -30,8 +31,11 @@ def cached_graph(name, kind, cache_dir=None):
         from trainer import networks
 
         network = networks.imagenet_network(name)
-        module = networks.Features(network) if kind == "features" else network
-        networks.export_onnx(module, base.preprocessing.size, path, kind)
+        if kind == "features":
+            module, outputs = networks.Features(network), ["features", "late_maps"]
+        else:
+            module, outputs = network, [kind]
+        networks.export_onnx(module, base.preprocessing.size, path, outputs)
     return path
 
 
@@ -43,7 +47,14 @@ def session(path, threads=None):
     options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), options, providers=providers())
+
+
+def providers():
+    """A CUDA GPU where onnxruntime-gpu finds one (README: workers with a GPU), the CPU
+    otherwise and as the fallback."""
+    available = onnxruntime.get_available_providers()
+    return [name for name in ("CUDAExecutionProvider", "CPUExecutionProvider") if name in available]
 
 
 def with_linear_head(features_path, weights, bias, out_path):

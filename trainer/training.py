@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import onnxruntime
 import sklearn
+from scipy.special import softmax
 
 from trainer import embedding, evaluation, heads
 from trainer.backbones import FEATURES_VERSION, base_model
@@ -24,6 +25,7 @@ from trainer.choices import (
     DEFAULT_TIME_BUDGET,
     FAST,
     HOLDOUT_MIN_PER_CATEGORY,
+    LATE_MAPS_READ_BY,
     MODES,
 )
 from trainer.files import DESCRIPTION_FILE, MODEL_FILE
@@ -46,12 +48,15 @@ class TrainConfig:
 
 @dataclass
 class Sample:
-    """One training image. features and mirrored are its stored embeddings, if any."""
+    """One training image, with its stored embeddings (trainer/embedding.py Embeddings)
+    if any: features and mirrored, and the late maps (2, channels, height, width) that
+    only accurate mode reads, so a fast run need not load them."""
 
     path: str
     label: str
     features: np.ndarray | None = None
     mirrored: np.ndarray | None = None
+    late_maps: np.ndarray | None = None
 
 
 @dataclass
@@ -60,7 +65,7 @@ class TrainResult:
     metrics: dict
     misclassified: list[dict]
     model_dir: Path
-    new_embeddings: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    new_embeddings: dict[int, embedding.Embeddings] = field(default_factory=dict)
 
 
 class Progress:
@@ -95,15 +100,17 @@ class Progress:
 @dataclass
 class Embedded:
     """The images as every fitter takes them. labels index classes (the negative
-    category last); new_embeddings are those computed by this run, by sample index, for
-    the caller to store."""
+    category last); late_maps are there for the modes that read them (LATE_MAPS_READ_BY);
+    new_embeddings are those computed by this run, by sample index (each an Embeddings
+    of one row), for the caller to store."""
 
     classes: list[str]
     paths: list[str]
     features: np.ndarray
     mirrored: np.ndarray
+    late_maps: np.ndarray | None
     labels: np.ndarray
-    new_embeddings: dict[int, tuple[np.ndarray, np.ndarray]]
+    new_embeddings: dict[int, embedding.Embeddings]
 
 
 class Model(Protocol):
@@ -131,6 +138,10 @@ class LinearHead:
     weight: np.ndarray
     bias: np.ndarray
 
+    def probabilities(self, features):
+        """As the written graph scores images with these features."""
+        return softmax(heads.normalise(features) @ self.weight.T + self.bias, axis=1)
+
     def write(self, out_dir):
         features = cached_graph(self.base_model, "features", self.cache_dir)
         with_linear_head(features, self.weight, self.bias, out_dir / MODEL_FILE)
@@ -154,8 +165,9 @@ def train(config, samples, out_dir, on_progress=None):
 
 
 def embedded(samples, config, progress):
-    """The samples' classes, labels and embeddings, embedding those that have none (and
-    keeping the new embeddings on the samples)."""
+    """The samples' classes, labels and embeddings, embedding those that lack what the
+    mode reads (and keeping the new embeddings on the samples). The late maps move from
+    the samples into one array: at 20,000 photos they are over a gigabyte."""
     base = base_model(config.base_model)
     classes = sorted({s.label for s in samples} - {config.negative_label})
     if config.negative_label in {s.label for s in samples}:
@@ -164,23 +176,34 @@ def embedded(samples, config, progress):
         raise ValueError("training needs at least two categories with images")
     progress("embedding", 0)
 
-    missing = [i for i, s in enumerate(samples) if s.features is None]
+    with_maps = config.mode in LATE_MAPS_READ_BY
+    missing = [
+        i
+        for i, s in enumerate(samples)
+        if s.features is None or (with_maps and s.late_maps is None)
+    ]
     new_embeddings = {}
     if missing:
-        features, mirrored = embedding.embed(
+        computed = embedding.embed(
             [samples[i].path for i in missing],
             base.name,
             config.cache_dir,
             on_progress=progress.embedding,
         )
         for row, i in enumerate(missing):
-            new_embeddings[i] = (features[row], mirrored[row])
-            samples[i].features, samples[i].mirrored = features[row], mirrored[row]
+            new_embeddings[i] = embedding.Embeddings(*(part[row] for part in computed))
+            samples[i].features, samples[i].mirrored, samples[i].late_maps = new_embeddings[i]
+    late_maps = None
+    if with_maps:
+        late_maps = np.empty((len(samples), *samples[0].late_maps.shape), np.float16)
+        for row, sample in enumerate(samples):
+            late_maps[row], sample.late_maps = sample.late_maps, None
     return Embedded(
         classes,
         [s.path for s in samples],
         np.stack([s.features for s in samples]).astype(np.float32),
         np.stack([s.mirrored for s in samples]).astype(np.float32),
+        late_maps,
         np.array([classes.index(s.label) for s in samples]),
         new_embeddings,
     )
@@ -220,11 +243,15 @@ def fit_fast(config, data, progress):
 
 
 def fit_accurate(config, data, progress):
-    """Fine-tune the whole network (trainer/finetune.py): measured on a hold-out against
-    the fast model, then fine-tuned on all images; the fast model if fine-tuning scored
-    clearly worse."""
+    """Fine-tune the backbone's last stage and the head on the late maps
+    (trainer/finetune.py), measured on a hold-out against the fast model, within the
+    time budget: everything after the embedding, the head's choice included, ends by
+    its deadline. The fast model, fitted on all images, if fine-tuning did not score
+    better."""
     from trainer import finetune  # torch, only for this mode
 
+    started = time.monotonic()
+    deadline = started + config.time_budget
     method, parts = evaluation.splits(data.labels, config.seed)
     if len(parts) != 1:
         raise ValueError(
@@ -233,32 +260,37 @@ def fit_accurate(config, data, progress):
         )
     ((train, test),) = parts
     progress("fitting", 80, config.time_budget)
-    choice = heads.choose(
-        data.features[train],
-        data.mirrored[train],
-        data.labels[train],
-        config.seed,
-        on_fit=progress.stretch("fitting", 80, 81, then=config.time_budget),
-    )
+    choice = heads.HeadChoice(*config.carried_choice) if config.carried_choice else None
+    if choice is None:
+        choice = heads.choose(
+            data.features[train],
+            data.mirrored[train],
+            data.labels[train],
+            config.seed,
+            on_fit=progress.stretch("fitting", 80, 82, then=config.time_budget),
+            at_most=ACCURATE_CHOICE_ROWS,
+        )
     part_head = linear_head(config, data, choice, train)
-    all_head = linear_head(config, data, choice)
-    network, probabilities, report = finetune.fine_tune(
+    tuning = finetune.fine_tune(
         config,
-        data.paths,
-        data.labels,
+        data,
         train,
         test,
         part_head,
-        all_head,
-        on_progress=lambda done, left: progress("fitting", 80 + 18 * done, left),
+        part_head.probabilities(data.features[test]),
+        deadline,
+        report=lambda done, left: progress("fitting", 82 + 17 * done, left),
     )
-    metrics = evaluation.metrics(data.labels[test], probabilities, data.classes, method)
-    metrics["fine_tuning"] = report
-    model = all_head if network is None else network
-    return Fitted(metrics, mistakes(data, test, probabilities), model)
+    metrics = evaluation.metrics(data.labels[test], tuning.probabilities, data.classes, method)
+    metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
+    model = tuning.network or linear_head(config, data, choice)
+    return Fitted(metrics, mistakes(data, test, tuning.probabilities), model)
 
 
 FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}
+# At most this many images choose accurate mode's starting head (25 s on two cores), so
+# that at 20,000 photos the choice leaves the budget to the fine-tuning.
+ACCURATE_CHOICE_ROWS = 1000
 
 
 def linear_head(config, data, choice, rows=slice(None)):
