@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from trainer.backbones import FEATURES_VERSION
-from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, FAST, MODES
+from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
 
 CATEGORY_NAME_MAX_LENGTH = 100
 # What a fast run's metrics say of its head's choice, in the order TrainConfig takes it.
@@ -308,13 +308,14 @@ class TrainingRun(models.Model):
     CARRY_CHOICE_UP_TO = 0.1
 
     def head_choice_to_carry(self):
-        """(C, temperature, view) of the task's active model when it is a fast model and
-        this run trains on the same base model and nearly the same images, else None:
-        choosing again costs a retrain of thousands of photos most of its time, and a few
-        new photos do not move the choice. Accurate mode starts from that head too, and
-        keeps the time of the choice for fine-tuning."""
+        """(C, temperature, view) of the head the task's active model chose (in either
+        mode) when this run trains on the same base model and nearly the same images,
+        else None: choosing again costs a retrain of thousands of photos most of its
+        time, and a few new photos do not move the choice. Accurate mode keeps that time
+        for fine-tuning, and starts from a head chosen on more photos than it has time
+        for (at 20,000 photos, 0.959 against 0.935 on the hold-out)."""
         previous = self.task.active_run
-        if previous is None or not previous.metrics or previous.mode != FAST:
+        if previous is None or not previous.metrics:
             return None
         if (previous.base_model, previous.negative_label) != (
             self.base_model,

@@ -294,9 +294,16 @@ def test_an_accurate_run_after_a_fast_one_starts_from_its_head_choice(trained_on
     assert run.head_choice_to_carry() == (0.3, 1.5, "final")
 
 
-def test_a_run_after_an_accurate_one_chooses_again(trained_on_twenty):
+def test_a_run_after_an_accurate_one_starts_from_its_head_choice(trained_on_twenty):
     trained_on_twenty.mode = "accurate"
     trained_on_twenty.save(update_fields=["mode"])
+    run = retrain(trained_on_twenty, trained_on_twenty.samples)
+    assert run.head_choice_to_carry() == (0.3, 1.5, "final")
+
+
+def test_a_run_after_one_that_recorded_no_head_choice_chooses_again(trained_on_twenty):
+    del trained_on_twenty.metrics["regularisation_c"]
+    trained_on_twenty.save(update_fields=["metrics"])
     assert retrain(trained_on_twenty, trained_on_twenty.samples).head_choice_to_carry() is None
 
 

@@ -234,6 +234,19 @@ def test_accurate_mode_without_the_time_to_fine_tune_keeps_the_fast_model_and_sa
     assert result.metrics["accuracy"] == tuning["fast_holdout_accuracy"]
 
 
+def test_an_accurate_run_records_its_head_choice_for_the_next_run_to_carry(
+    twelve_of_each, model_cache, tmp_path
+):
+    result = trainer.train(
+        config(model_cache, mode="accurate", time_budget=1, carried_choice=(0.3, 1.5, "all")),
+        samples(twelve_of_each),
+        tmp_path,
+    )
+    chosen = [result.metrics[key] for key in ("regularisation_c", "temperature", "head_features")]
+    assert chosen == [0.3, 1.5, "all"]
+    assert result.metrics["regularisation_carried"]
+
+
 def test_every_mode_has_a_fitter():
     from trainer.training import FITTERS
 

@@ -195,18 +195,33 @@ def embedded(samples, config, progress):
             samples[i].features, samples[i].mirrored, samples[i].late_maps = new_embeddings[i]
     late_maps = None
     if with_maps:
-        late_maps = np.empty((len(samples), *samples[0].late_maps.shape), np.float16)
-        for row, sample in enumerate(samples):
-            late_maps[row], sample.late_maps = sample.late_maps, None
+        late_maps = in_one_array([s.late_maps for s in samples])
+        for sample in samples:
+            sample.late_maps = None
     return Embedded(
         classes,
         [s.path for s in samples],
-        np.stack([s.features for s in samples]).astype(np.float32),
-        np.stack([s.mirrored for s in samples]).astype(np.float32),
+        np.stack([s.features for s in samples]).astype(np.float32, copy=False),
+        np.stack([s.mirrored for s in samples]).astype(np.float32, copy=False),
         late_maps,
         np.array([classes.index(s.label) for s in samples]),
         new_embeddings,
     )
+
+
+def in_one_array(rows):
+    """rows stacked: in place when they are the rows of one array already, in order (as
+    tasks/jobs.py loads the late maps; a copy of 20,000 photos' maps is 1.35 GB more)."""
+    whole = rows[0].base
+    in_place = (
+        whole is not None
+        and whole.shape == (len(rows), *rows[0].shape)
+        and all(
+            row.base is whole and row.ctypes.data == whole[i].ctypes.data
+            for i, row in enumerate(rows)
+        )
+    )
+    return whole if in_place else np.stack(rows)
 
 
 def fit_fast(config, data, progress):
@@ -223,7 +238,6 @@ def fit_fast(config, data, progress):
         choice=carried,
     )
     metrics = evaluation.metrics(data.labels[indices], probabilities, data.classes, method)
-    metrics["regularisation_carried"] = carried is not None
 
     progress("fitting", 90)
     choice = choice or heads.choose(
@@ -233,10 +247,7 @@ def fit_fast(config, data, progress):
         config.seed,
         on_fit=progress.stretch("fitting", 90, 99),
     )
-    metrics["regularisation_c"] = choice.c
-    metrics["temperature"] = choice.temperature
-    metrics["head_features"] = choice.view
-    metrics["features_version"] = FEATURES_VERSION  # what the choice was made on
+    metrics.update(head_choice_metrics(choice, carried=carried is not None))
     return Fitted(
         metrics, mistakes(data, indices, probabilities), linear_head(config, data, choice)
     )
@@ -283,6 +294,7 @@ def fit_accurate(config, data, progress):
     )
     metrics = evaluation.metrics(data.labels[test], tuning.probabilities, data.classes, method)
     metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
+    metrics.update(head_choice_metrics(choice, carried=config.carried_choice is not None))
     model = tuning.network or linear_head(config, data, choice)
     return Fitted(metrics, mistakes(data, test, tuning.probabilities), model)
 
@@ -291,6 +303,17 @@ FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}
 # At most this many images choose accurate mode's starting head (25 s on two cores), so
 # that at 20,000 photos the choice leaves the budget to the fine-tuning.
 ACCURATE_CHOICE_ROWS = 1000
+
+
+def head_choice_metrics(choice, carried):
+    """The head's choice as a run records it, for the next run to carry."""
+    return {
+        "regularisation_carried": carried,
+        "regularisation_c": choice.c,
+        "temperature": choice.temperature,
+        "head_features": choice.view,
+        "features_version": FEATURES_VERSION,  # what the choice was made on
+    }
 
 
 def linear_head(config, data, choice, rows=slice(None)):
