@@ -93,13 +93,13 @@ def multipart(fields, files=()):
     return bytes(body), f"multipart/form-data; boundary={boundary}"
 
 
-def sign_up_and_create_task(browser):
+def sign_up_and_create_task(browser, title="Hymenoptera"):
     browser.get("/accounts/signup/")
     password = secrets.token_urlsafe(16)
     browser.username = f"bench-{uuid4().hex[:8]}"
     fields = {"username": browser.username, "password1": password, "password2": password}
     browser.post("/accounts/signup/", fields)
-    url, _ = browser.post("/", {"name": "Hymenoptera"})
+    url, _ = browser.post("/", {"name": title})
     return re.search(r"/tasks/([0-9a-f-]{36})/", url).group(1)
 
 
@@ -150,10 +150,10 @@ class Site:
         with self.database() as db:
             return db.execute(query, parameters).fetchone()
 
-    def new_task(self, names):
+    def new_task(self, names, title="Hymenoptera"):
         """(browser, task code, {category name: code}) of a new user's new task."""
         browser = Browser(self.url)
-        task = sign_up_and_create_task(browser)
+        task = sign_up_and_create_task(browser, title)
         for name in names:
             browser.post(f"/tasks/{task}/categories/new/", {"name": name})
         _, page = browser.get(f"/tasks/{task}/")

@@ -166,7 +166,7 @@ def measure_set(site, process, name, folder, reference, args):
     """Upload the set's train split, train each mode; a summary row per mode."""
     train, test = (by_class(part) for part in fixed_split(folder))
     count, test_count = sum(map(len, train.values())), sum(map(len, test.values()))
-    browser, task, categories = site.new_task(sorted(train))
+    browser, task, categories = site.new_task(sorted(train), name)
     started = time.perf_counter()
     counts = site.upload(browser, task, categories, train)
     uploaded = time.perf_counter() - started

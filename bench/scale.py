@@ -179,7 +179,7 @@ def main():
     try:
         site = Site(url, var)
         with MemoryWatch(process) as memory:
-            browser, task, categories = site.new_task(list(photos))
+            browser, task, categories = site.new_task(list(photos), f"{args.photos} photos")
             started = time.perf_counter()
             seconds, counts = upload(site, browser, task, categories, photos)
             at_upload = site.embedded(task, DEFAULT_BASE_MODEL)
