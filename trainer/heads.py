@@ -47,7 +47,10 @@ def fit(features, mirrored, labels, c, seed, view="all", start=None):
     """A logistic regression over the images and their mirror images. start: a model
     fitted on the same rows with another C, refitted from its weights (the optimum
     moves little from one C to the next, so the solver needs a fraction of the steps)."""
-    inputs = normalise(in_view(np.concatenate([features, mirrored]), view))
+    # One copy, normalised in place (scikit-learn reads float32 as it is): at 20,000
+    # photos each copy of the inputs is 250 MB of the work-horse's peak.
+    inputs = np.concatenate([in_view(features, view), in_view(mirrored, view)])
+    inputs /= np.maximum(np.linalg.norm(inputs, axis=1, keepdims=True), 1e-12)
     targets = np.concatenate([labels, labels])
     model = start or LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
     model.set_params(C=c)
