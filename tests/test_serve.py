@@ -54,7 +54,13 @@ def site(tmp_path):
     )
     yield process, port, var
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+        # As on Ctrl-C, so that serve stops its parts: a SIGKILL to serve alone left its
+        # Redis, web server and workers running after every test run.
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_it_serves_pages_runs_jobs_and_stops_on_ctrl_c(site):
@@ -85,7 +91,7 @@ def test_a_training_job_never_waits_behind_a_background_job(site):
     login = f"http://127.0.0.1:{port}/accounts/login/"
     wait_for(lambda: urllib.request.urlopen(login, timeout=2).status == 200)
     connection = redis.Redis(unix_socket_path=str(var / "redis.sock"))
-    busy = Queue("default", connection=connection).enqueue("tests.queue_jobs.sleep", 30)
+    busy = Queue("default", connection=connection).enqueue("tests.queue_jobs.sleep", 10)
     wait_for(lambda: busy.refresh() or busy.is_started)
     training = Queue("training", connection=connection).enqueue("tests.queue_jobs.add", 1, 2)
     wait_for(lambda: training.refresh() or training.is_finished, timeout=20)
