@@ -34,6 +34,7 @@ from features import DATASETS, fixed_split
 from ingest import OUTCOMES, Site, start_site, stop_site
 
 from trainer.backbones import DEFAULT_BASE_MODEL
+from trainer.choices import DEFAULT_TIME_BUDGET, TIME_BUDGETS
 
 README = DATASETS / "README.md"
 # Seconds without one more photo embedded after which the background embedding is taken
@@ -204,25 +205,32 @@ def measure_set(site, process, name, folder, reference, args):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sets", nargs="*", help="set names or folders; all shared sets if none")
-    parser.add_argument("--modes", default="fast,accurate")
-    parser.add_argument("--budget", type=int, default=300, choices=(120, 300, 600, 1200))
-    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-    parser.add_argument("--port", type=int, default=8768)
-    args = parser.parse_args()
-    arguments = args.sets or sorted(p.name for p in DATASETS.iterdir() if p.is_dir())
-    sets = [photo_set(argument) for argument in arguments]
+def start_bench_site(args):
+    """start_site for a benchmark of args.base_model on args.port: (process, url, var).
+    A SIGTERM (timeout, kill) stops the site too: the site leads a session of its own."""
     if args.base_model != DEFAULT_BASE_MODEL:
         print(
             f"note: the background job embeds for {DEFAULT_BASE_MODEL} only, so "
             f"{args.base_model}'s click to ready includes embedding the photos",
             flush=True,
         )
-    # A SIGTERM (timeout, kill) stops the site too: the site leads a session of its own.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
-    process, url, var = start_site(port=args.port)
+    return start_site(port=args.port)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="*", help="set names or folders; all shared sets if none")
+    parser.add_argument("--modes", default="fast,accurate")
+    parser.add_argument(
+        "--budget", type=int, default=DEFAULT_TIME_BUDGET, choices=sorted(TIME_BUDGETS)
+    )
+    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
+    parser.add_argument("--port", type=int, default=8768)
+    args = parser.parse_args()
+    arguments = args.sets or sorted(p.name for p in DATASETS.iterdir() if p.is_dir())
+    sets = [photo_set(argument) for argument in arguments]
+    process, url, var = start_bench_site(args)
     rows = []
     try:
         site = Site(url, var)

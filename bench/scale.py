@@ -29,7 +29,6 @@ import argparse
 import hashlib
 import io
 import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -38,11 +37,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from features import DATASETS
-from ingest import Site, start_site, stop_site
+from ingest import Site, stop_site
 from PIL import Image, ImageOps
-from quality import MemoryWatch, mib, outcomes, wait_embedded
+from quality import MemoryWatch, mib, outcomes, start_bench_site, wait_embedded
 
 from trainer.backbones import DEFAULT_BASE_MODEL
+from trainer.choices import DEFAULT_TIME_BUDGET, TIME_BUDGETS
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 SPLITS = {"train", "val", "test"}
@@ -153,7 +153,9 @@ def grid_page(browser, task, repeat=5):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=20_000)
-    parser.add_argument("--budget", type=int, default=300, choices=(120, 300, 600, 1200))
+    parser.add_argument(
+        "--budget", type=int, default=DEFAULT_TIME_BUDGET, choices=sorted(TIME_BUDGETS)
+    )
     parser.add_argument("--modes", default="fast,accurate")
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--source", type=Path, default=DATASETS)
@@ -167,15 +169,7 @@ def main():
         f"{time.perf_counter() - started:.0f} s)",
         flush=True,
     )
-    if args.base_model != DEFAULT_BASE_MODEL:
-        print(
-            f"note: the background job embeds for {DEFAULT_BASE_MODEL} only, so "
-            f"{args.base_model}'s click to ready includes embedding the photos",
-            flush=True,
-        )
-    # A SIGTERM (timeout, kill) stops the site too: the site leads a session of its own.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
-    process, url, var = start_site(port=args.port)
+    process, url, var = start_bench_site(args)
     try:
         site = Site(url, var)
         with MemoryWatch(process) as memory:

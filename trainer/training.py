@@ -105,7 +105,6 @@ class Embedded:
     of one row), for the caller to store."""
 
     classes: list[str]
-    paths: list[str]
     features: np.ndarray
     mirrored: np.ndarray
     late_maps: np.ndarray | None
@@ -200,7 +199,6 @@ def embedded(samples, config, progress):
             sample.late_maps = None
     return Embedded(
         classes,
-        [s.path for s in samples],
         np.stack([s.features for s in samples]).astype(np.float32, copy=False),
         np.stack([s.mirrored for s in samples]).astype(np.float32, copy=False),
         late_maps,
