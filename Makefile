@@ -18,7 +18,19 @@ run: $(STAMP)
 	$(BIN)/python manage.py prepare_models
 	$(BIN)/python manage.py serve
 
-test: $(STAMP)
+# Debian's chromium drives the browser tests (a browser download from a CDN fails here):
+# installed when make runs as root, asked for otherwise.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium' once, then make test again."; \
+		exit 1; \
+	fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
