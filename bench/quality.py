@@ -10,7 +10,11 @@ those of ../shared/datasets/README.md (bench/features.py's fixed_split). One sit
 embedded defaults serves all sets. Per set, a new task gets a category per class and the
 train split uploaded over HTTP; the background embedding is awaited, so that click to
 ready is the training alone; then Start training is pressed for each mode in turn, and
-the next waits for the last one's model zip to be packaged.
+the next waits for the last one's model zip to be packaged. Last, with fast mode: ten
+test photos are uploaded and Start training pressed right after, as a person adding a
+few photos would (that model is scored on the rest of the test split). With accurate
+mode, an accurate run is also cancelled during its fine-tuning, and the time from the
+click until its work-horse is gone is printed.
 
 Printed per set: the upload time and the time from the first upload until the
 background job had embedded every photo, and the published reference (the README's
@@ -202,7 +206,75 @@ def measure_set(site, process, name, folder, reference, args):
             flush=True,
         )
         rows.append((name, mode, count, test_count, seconds, accuracy, own, horse))
+    if "accurate" in args.modes.split(","):
+        cancel_while_fine_tuning(site, process, browser, task, name, args)
+    if "fast" in args.modes.split(","):  # last: the ten photos come from the test split
+        rows.append(retrain_after_ten(site, browser, task, categories, name, test, args))
     return rows
+
+
+def cancel_while_fine_tuning(site, process, browser, task, name, args):
+    """Start an accurate run, press Cancel a few seconds into its fine-tuning, and print
+    how long the training work-horse took to be gone after the click."""
+    fields = {"base_model": args.base_model, "mode": "accurate", "time_budget": args.budget}
+    url, _ = browser.post(f"/tasks/{task}/train/", fields)
+    run = re.search(r"/runs/([0-9a-f-]{36})/", url).group(1)
+    query = "SELECT status, percent FROM tasks_trainingrun WHERE code = ?"
+    while (state := site.row(query, run.replace("-", "")))[0] != "fitting" or state[1] < 83:
+        time.sleep(0.2)
+    time.sleep(3)
+    horses = training_horses(process)
+    clicked = time.perf_counter()
+    browser.post(f"/tasks/{task}/runs/{run}/cancel/", {})
+    while any(horse.is_running() for horse in horses):
+        time.sleep(0.05)
+    gone = time.perf_counter() - clicked
+    status = site.row(query, run.replace("-", ""))[0]
+    print(
+        f"{name} accurate, Cancel pressed {state[1]} % into the run (fine-tuning): the "
+        f"work-horse was gone {gone:.2f} s after the click; the run is {status}",
+        flush=True,
+    )
+
+
+def training_horses(site_process):
+    """The work-horses of the site's training worker, running now."""
+    workers = psutil.Process(site_process.pid).children()
+    return [
+        horse
+        for worker in workers
+        if worker.cmdline()[-1:] == ["training"] and "rqworker" in worker.cmdline()
+        for horse in worker.children()
+    ]
+
+
+def retrain_after_ten(site, browser, task, categories, name, test, args):
+    """Ten test photos uploaded and Start training pressed at once, as a person adding a
+    few photos would; that model is scored on the rest of the test split. A summary row."""
+    added = dict(zip(sorted(test), spread(10, len(test)), strict=True))
+    extra = {kind: paths[: added[kind]] for kind, paths in test.items()}
+    rest = {kind: paths[added[kind] :] for kind, paths in test.items()}
+    site.upload(browser, task, categories, extra)
+    seconds, run = site.train(browser, task, args.base_model)
+    site.wait_packaged(run)
+    metrics = site.metrics(run)
+    accuracy = site.accuracy(task, run, rest)
+    rest_count = sum(map(len, rest.values()))
+    carried = "carried" if metrics.get("regularisation_carried") else "chosen again"
+    print(
+        f"{name} fast retrain after adding 10 test photos, clicked right after their upload: "
+        f"click to ready {seconds:.1f} s (head choice {carried}); test accuracy {accuracy:.3f} "
+        f"on the other {rest_count} photos",
+        flush=True,
+    )
+    low, high = metrics["accuracy_low"], metrics["accuracy_high"]
+    own = f"{metrics['accuracy']:.3f} ({low:.3f}-{high:.3f})"
+    return (name, "+10 fast", site.images(task), rest_count, seconds, accuracy, own, 0)
+
+
+def spread(total, parts):
+    """total split into parts as evenly as it goes."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
 
 
 def start_bench_site(args):

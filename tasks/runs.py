@@ -6,9 +6,12 @@ run's state changes themselves are methods of TrainingRun; the work happens on a
 
 import contextlib
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
+from pathlib import Path
 
 import django_rq
 from django.conf import settings
@@ -16,7 +19,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from tasks.models import TrainingRun, delete_folder
@@ -238,13 +242,24 @@ def model_zip(run, retry=False):
 
 
 def cancel(run):
-    """Cancel the run; a job that is training sees it at its next progress report and
-    stops, and a queued job is taken off the queue."""
+    """Cancel the run: a queued job is taken off the queue, and the work-horse of a job
+    at work is stopped by its worker, whatever step it is in (a head's fit on thousands
+    of photos is silent for many seconds); job_died then removes what it had written."""
     if not run.cancel():
         return False
-    with contextlib.suppress(NoSuchJobError, RedisError, ValueError):
-        Job.fetch(run.job_id, connection=django_rq.get_connection("training")).cancel()
+    with contextlib.suppress(NoSuchJobError, InvalidJobOperation, RedisError, ValueError):
+        connection = django_rq.get_connection("training")
+        job = Job.fetch(run.job_id, connection=connection)
+        if job.worker_name:
+            send_stop_job_command(connection, job.id)
+        else:
+            job.cancel()
     return True
+
+
+def workspace_prefix(run):
+    """The name's start of the temporary folder a training job works in."""
+    return f"vizeapp-run-{run.code}-"
 
 
 def job_died(job_id, detail):
@@ -275,8 +290,18 @@ def training_died(run, detail):
         reason = TIMED_OUT
     else:
         reason = f"The training process died (killed, or out of memory): {detail}"
-    if run.fail(reason):
+    # A cancelled run's work-horse is stopped by the cancel (cancel above): what it had
+    # stored or begun in its workspace goes as a failed run's does.
+    if run.fail(reason) or run.status == TrainingRun.Status.CANCELLED:
         delete_folder(default_storage, run.storage_folder)
+    remove_workspace(run)
+
+
+def remove_workspace(run):
+    """The temporary folder of a run's job that was killed before it could remove it,
+    if that job ran on this machine."""
+    for workspace in Path(tempfile.gettempdir()).glob(f"{workspace_prefix(run)}*"):
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 # Seconds between the heartbeats a worker (tasks/worker.py) sends for the job it runs;
@@ -309,7 +334,9 @@ def reconcile(runs):
             if run.status == TrainingRun.Status.QUEUED
             else "The worker stopped reporting (it was killed, ran out of memory or restarted)."
         )
-        if not run.fail(reason):
+        if run.fail(reason):
+            remove_workspace(run)
+        else:
             run.refresh_from_db()
 
 

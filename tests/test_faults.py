@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -169,8 +170,11 @@ def trained_then_fine_tuning(api):
 
 
 def assert_the_first_model_answers(site, task, first, second):
+    """The first run's model answers, and nothing of the second run is left: neither its
+    stored files nor its job's workspace."""
     assert site.api.call("GET", f"/tasks/{task}")[1]["active_run"] == first
     assert not (site.var / "media" / "tasks" / task / "runs" / second).exists()
+    assert not list(Path(tempfile.gettempdir()).glob(f"vizeapp-run-{second}-*"))
     classified = classify(site.api, task)
     assert classified["run"] == first
     assert classified["label"] == "discs"
@@ -199,6 +203,18 @@ def test_a_run_of_a_killed_worker_is_failed_when_a_worker_starts_again(running_s
     running_site.start(VIZE_RUN_STALE_SECONDS="5")
     wait_for(lambda: run_state(api, task, second)["status"] == "failed", timeout=60)
     assert "stopped reporting" in run_state(api, task, second)["reason"]
+    assert_the_first_model_answers(running_site, task, first, second)
+
+
+def test_cancelling_a_run_stops_its_work_horse_even_in_a_silent_step(running_site):
+    api = running_site.api
+    task, first, second = trained_then_fine_tuning(api)
+    (horse,) = children(running_site.worker())
+    os.kill(horse, signal.SIGSTOP)  # as silent as a long fit: it reports nothing more
+
+    assert api.call("POST", f"/tasks/{task}/runs/{second}/cancel")[0] == 200
+    wait_for(lambda: not Path(f"/proc/{horse}").exists(), timeout=30)
+    assert run_state(api, task, second)["status"] == "cancelled"
     assert_the_first_model_answers(running_site, task, first, second)
 
 

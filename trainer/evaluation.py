@@ -44,9 +44,7 @@ def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=N
             seed,
             on_fit and (lambda done, part=part: on_fit((part + done) / len(parts))),
         )
-        model = heads.fit(
-            features[train], mirrored[train], labels[train], chosen.c, seed, chosen.view
-        )
+        model = heads.fit(features, mirrored, labels, chosen.c, seed, chosen.view, rows=train)
         indices.append(test)
         probabilities.append(heads.probabilities(model, features[test], chosen))
         choices.append(chosen)

@@ -218,8 +218,8 @@ def probabilities(classifier, data, rows, where):
     the exported graph averages them."""
     scores = []
     with torch.inference_mode():
-        for start in range(0, len(rows), 128):
-            chunk = rows[start : start + 128]
+        for start in range(0, len(rows), BATCH_SIZE):
+            chunk = rows[start : start + BATCH_SIZE]
             views = [
                 torch.softmax(
                     classifier.logits_from(*data.batch(chunk, np.full(len(chunk), view), where)),

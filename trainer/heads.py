@@ -43,15 +43,20 @@ def normalise(features):
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def fit(features, mirrored, labels, c, seed, view="all", start=None):
-    """A logistic regression over the images and their mirror images. start: a model
-    fitted on the same rows with another C, refitted from its weights (the optimum
-    moves little from one C to the next, so the solver needs a fraction of the steps)."""
-    # One copy, normalised in place (scikit-learn reads float32 as it is): at 20,000
-    # photos each copy of the inputs is 250 MB of the work-horse's peak.
-    inputs = np.concatenate([in_view(features, view), in_view(mirrored, view)])
+def fit(features, mirrored, labels, c, seed, view="all", start=None, rows=slice(None)):
+    """A logistic regression over the given rows of the images (all by default) and of
+    their mirror images. start: a model fitted on the same rows with another C, refitted
+    from its weights (the optimum moves little from one C to the next, so the solver
+    needs a fraction of the steps)."""
+    # The rows go straight into one copy, normalised in place (scikit-learn reads float32
+    # as it is): at 20,000 photos each copy of the inputs is 250 MB of the work-horse's peak.
+    picked = np.arange(len(labels))[rows]
+    columns = in_view(features, view)
+    inputs = np.empty((2 * len(picked), columns.shape[1]), features.dtype)
+    np.take(columns, picked, axis=0, out=inputs[: len(picked)])
+    np.take(in_view(mirrored, view), picked, axis=0, out=inputs[len(picked) :])
     inputs /= np.maximum(np.linalg.norm(inputs, axis=1, keepdims=True), 1e-12)
-    targets = np.concatenate([labels, labels])
+    targets = np.concatenate([labels[picked], labels[picked]])
     model = start or LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)
     model.set_params(C=c)
     with warnings.catch_warnings():

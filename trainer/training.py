@@ -165,8 +165,9 @@ def train(config, samples, out_dir, on_progress=None):
 
 def embedded(samples, config, progress):
     """The samples' classes, labels and embeddings, embedding those that lack what the
-    mode reads (and keeping the new embeddings on the samples). The late maps move from
-    the samples into one array: at 20,000 photos they are over a gigabyte."""
+    mode reads. The embeddings move from the samples into one array per kind, in place
+    where they are the rows of one already (tasks/jobs.py loads them so): at 20,000
+    photos the late maps are 1.35 GB and the features 0.3 GB, held once."""
     base = base_model(config.base_model)
     classes = sorted({s.label for s in samples} - {config.negative_label})
     if config.negative_label in {s.label for s in samples}:
@@ -192,27 +193,20 @@ def embedded(samples, config, progress):
         for row, i in enumerate(missing):
             new_embeddings[i] = embedding.Embeddings(*(part[row] for part in computed))
             samples[i].features, samples[i].mirrored, samples[i].late_maps = new_embeddings[i]
-    late_maps = None
-    if with_maps:
-        late_maps = in_one_array([s.late_maps for s in samples])
-        for sample in samples:
-            sample.late_maps = None
-    return Embedded(
-        classes,
-        np.stack([s.features for s in samples]).astype(np.float32, copy=False),
-        np.stack([s.mirrored for s in samples]).astype(np.float32, copy=False),
-        late_maps,
-        np.array([classes.index(s.label) for s in samples]),
-        new_embeddings,
-    )
+    features = in_one_array([s.features for s in samples]).astype(np.float32, copy=False)
+    mirrored = in_one_array([s.mirrored for s in samples]).astype(np.float32, copy=False)
+    late_maps = in_one_array([s.late_maps for s in samples]) if with_maps else None
+    for sample in samples:
+        sample.features = sample.mirrored = sample.late_maps = None
+    labels = np.array([classes.index(s.label) for s in samples])
+    return Embedded(classes, features, mirrored, late_maps, labels, new_embeddings)
 
 
 def in_one_array(rows):
-    """rows stacked: in place when they are the rows of one array already, in order (as
-    tasks/jobs.py loads the late maps; a copy of 20,000 photos' maps is 1.35 GB more)."""
+    """rows stacked: in place when they are the rows of one array already, in order."""
     whole = rows[0].base
     in_place = (
-        whole is not None
+        isinstance(whole, np.ndarray)
         and whole.shape == (len(rows), *rows[0].shape)
         and all(
             row.base is whole and row.ctypes.data == whole[i].ctypes.data
@@ -257,8 +251,6 @@ def fit_accurate(config, data, progress):
     time budget: everything after the embedding, the head's choice included, ends by
     its deadline. The fast model, fitted on all images, if fine-tuning did not score
     better."""
-    from trainer import finetune  # torch, only for this mode
-
     started = time.monotonic()
     deadline = started + config.time_budget
     method, parts = evaluation.splits(data.labels, config.seed)
@@ -280,6 +272,10 @@ def fit_accurate(config, data, progress):
             at_most=ACCURATE_CHOICE_ROWS,
         )
     part_head = linear_head(config, data, choice, train)
+    # torch, only for this mode, and only now: with timm it adds 0.8 GB, on top of what
+    # the head's fit held a moment ago (0.25 GB at 20,000 photos).
+    from trainer import finetune
+
     tuning = finetune.fine_tune(
         config,
         data,
@@ -290,6 +286,7 @@ def fit_accurate(config, data, progress):
         deadline,
         report=lambda done, left: progress("fitting", 82 + 17 * done, left),
     )
+    data.late_maps = None  # 1.35 GB at 20,000 photos, gone before the last fit and writing
     metrics = evaluation.metrics(data.labels[test], tuning.probabilities, data.classes, method)
     metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
     metrics.update(head_choice_metrics(choice, carried=config.carried_choice is not None))
@@ -317,12 +314,13 @@ def head_choice_metrics(choice, carried):
 def linear_head(config, data, choice, rows=slice(None)):
     """The head of choice.c fitted on the given rows of data (all by default)."""
     model = heads.fit(
-        data.features[rows],
-        data.mirrored[rows],
-        data.labels[rows],
+        data.features,
+        data.mirrored,
+        data.labels,
         choice.c,
         config.seed,
         choice.view,
+        rows=rows,
     )
     weight, bias = heads.graph_weights(model, choice.view, data.features.shape[1])
     return LinearHead(
