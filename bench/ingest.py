@@ -77,12 +77,14 @@ class Browser:
 
 
 def multipart(fields, files=()):
-    """(body, content type) of a multipart/form-data request; files as (field, name, data)."""
+    """(body, content type) of a multipart/form-data request; files as (field, name, data),
+    a field's list as the field repeated."""
     boundary = uuid4().hex
     body = bytearray()
-    for name, value in fields.items():
-        body += f"--{boundary}\r\nContent-Disposition: form-data; ".encode()
-        body += f'name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, values in fields.items():
+        for value in values if isinstance(values, list) else [values]:
+            body += f"--{boundary}\r\nContent-Disposition: form-data; ".encode()
+            body += f'name="{name}"\r\n\r\n{value}\r\n'.encode()
     for name, filename, data in files:
         body += (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '

@@ -1,7 +1,7 @@
 """Training on ../shared/datasets/hymenoptera through the real path, and the peer recipe.
 
     python bench/train.py [--repeat 3] [--peer-epochs 2] [--models lite0,lite1,lite2]
-                          [--accurate-budget 300]
+                          [--accurate-budget 300] [--peer-sets trashnet,corn_leaf] [--peer-only]
 
 For each base model (fast mode): upload train/ over HTTP, press Start training, wait for
 the job on the site's real worker, and evaluate the stored model on val/. Printed: the
@@ -12,6 +12,11 @@ base model when the uploads were embedded in the background; 10 images per categ
 (3 draws); and, in this process, the PyTorch transfer-learning tutorial's fine-tune
 (SGD 0.001, momentum 0.9, batch 4, StepLR 7/0.1, 25 epochs) on the same backbone,
 stopped after --peer-epochs, with the time ratio. Medians over --repeat runs.
+
+Then for each of --peer-sets (by default the other shared sets, on their fixed splits;
+"" for none): the default base model's fast mode through the same path, cold (the
+photos embedded by the training), scored on the test split, and the peer recipe on the
+same photos, with the same time ratio.
 """
 
 import argparse
@@ -21,7 +26,12 @@ import sys
 import time
 from pathlib import Path
 
+from features import DATASETS, fixed_split
 from ingest import Site, start_site, stop_site
+from quality import by_class
+
+from trainer.backbones import DEFAULT_BASE_MODEL
+from trainer.choices import DEFAULT_TIME_BUDGET, TIME_BUDGETS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,8 +82,8 @@ def few_shot(site, base_model, train, val, per_category, seed):
 
 
 def peer_recipe(base_model, train, val, epochs):
-    """The PyTorch tutorial's fine-tune on the same backbone: (seconds per epoch,
-    validation accuracy after the given epochs)."""
+    """The PyTorch tutorial's fine-tune on the same backbone, on {class: [path]} of
+    train and val: (seconds per epoch, validation accuracy after the given epochs)."""
     import torch
     from torch import nn
     from torchvision import transforms
@@ -102,10 +112,11 @@ def peer_recipe(base_model, train, val, epochs):
             normalise,
         ]
     )
-    train_items = [(load_rgb(p), i) for i, name in enumerate(CATEGORIES) for p in train[name]]
-    val_items = [(load_rgb(p), i) for i, name in enumerate(CATEGORIES) for p in val[name]]
+    classes = sorted(train)
+    train_items = [(load_rgb(p), i) for i, name in enumerate(classes) for p in train[name]]
+    val_items = [(load_rgb(p), i) for i, name in enumerate(classes) for p in val[name]]
     network = imagenet_network(base_model)
-    network.reset_classifier(len(CATEGORIES))
+    network.reset_classifier(len(classes))
     optimiser = torch.optim.SGD(network.parameters(), lr=0.001, momentum=0.9)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=7, gamma=0.1)
     loss = nn.CrossEntropyLoss()
@@ -142,12 +153,25 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer-epochs", type=int, default=2)
     parser.add_argument("--models", default="lite0,lite1,lite2")
-    parser.add_argument("--accurate-budget", type=int, default=300, choices=(120, 300, 600, 1200))
+    parser.add_argument(
+        "--accurate-budget", type=int, default=DEFAULT_TIME_BUDGET, choices=sorted(TIME_BUDGETS)
+    )
+    parser.add_argument("--peer-sets", default="trashnet,corn_leaf")
+    parser.add_argument(
+        "--peer-only", action="store_true", help="only fast mode and the peer on --peer-sets"
+    )
     args = parser.parse_args()
     if not DATASET.exists():
         sys.exit(f"no dataset at {DATASET}")
+    default = DEFAULT_BASE_MODEL
+    if not args.peer_only:
+        on_hymenoptera(args, default)
+    if args.peer_sets:
+        peer_on_other_sets(default, args.peer_sets.split(","), args.peer_epochs)
+
+
+def on_hymenoptera(args, default):
     train, val = files_of("train"), files_of("val")
-    default = "lite2"
     cold = {}
 
     process, url, var = start_site(port=8766, VIZE_EMBED_ON_UPLOAD="0")
@@ -190,13 +214,40 @@ def main():
     finally:
         stop_site(process)
 
-    per_epoch, peer_accuracy = peer_recipe(default, train, val, args.peer_epochs)
+    print_peer("hymenoptera", default, train, val, args.peer_epochs, cold.get(default))
+
+
+def peer_on_other_sets(base_model, names, epochs):
+    """Fast mode, cold, and the peer recipe on each named shared set's fixed split."""
+    process, url, var = start_site(port=8769, VIZE_EMBED_ON_UPLOAD="0")
+    try:
+        site = Site(url, var)
+        for name in names:
+            train, test = (by_class(part) for part in fixed_split(DATASETS / name))
+            browser, task, categories = site.new_task(sorted(train), name)
+            site.upload(browser, task, categories, train)
+            seconds, run = site.train(browser, task, base_model)
+            site.wait_packaged(run)
+            count = sum(map(len, train.values()))
+            print(
+                f"{base_model} fast, {name} ({count} photos, embedded by the training): click "
+                f"to ready {seconds:.1f} s, test accuracy {site.accuracy(task, run, test):.3f}",
+                flush=True,
+            )
+            print_peer(name, base_model, train, test, epochs, seconds)
+    finally:
+        stop_site(process)
+
+
+def print_peer(name, base_model, train, test, epochs, fast_seconds):
+    per_epoch, peer_accuracy = peer_recipe(base_model, train, test, epochs)
     full = per_epoch * 25
-    ratio = full / cold.get(default, float("nan"))
+    ratio = full / (fast_seconds or float("nan"))
     print(
-        f"peer recipe (PyTorch tutorial fine-tune, {default}): {per_epoch:.1f} s per epoch, "
-        f"val accuracy {peer_accuracy:.3f} after {args.peer_epochs} epochs; 25 epochs would take "
-        f"~{full:.0f} s, {ratio:.0f} times the fast mode's click to ready"
+        f"peer recipe on {name} (PyTorch tutorial fine-tune, {base_model}): {per_epoch:.1f} s "
+        f"per epoch, held-out accuracy {peer_accuracy:.3f} after {epochs} epochs; 25 epochs "
+        f"would take ~{full:.0f} s, {ratio:.0f} times the fast mode's click to ready",
+        flush=True,
     )
 
 

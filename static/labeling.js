@@ -70,6 +70,16 @@
     form.requestSubmit(form.querySelector("[data-action=move]"));
   }
 
+  function acceptSelection() {
+    const accept = grid().querySelector("[data-action=accept]");
+    if (!accept) return;
+    if (!selectedTiles().some((tile) => tile.querySelector(".suggestion"))) {
+      flash("Select photos that show a suggestion first.");
+      return;
+    }
+    accept.click();
+  }
+
   function deleteSelection() {
     if (selectedTiles().length) grid().querySelector("[data-action=delete]").click();
   }
@@ -279,6 +289,8 @@
     } else if (event.key === "Delete" || event.key === "Backspace") {
       event.preventDefault();
       deleteSelection();
+    } else if (event.key === "a" && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      acceptSelection();
     } else if (/^[0-9]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const bucket = document.querySelector(`#sidebar [data-key="${event.key}"]`);
       if (bucket) moveSelectionTo(bucket.dataset.dropTarget);

@@ -266,7 +266,7 @@ def list_images(request, task: UUID, filters: Query[ImageFilter]):
     found = owned_task(request, task)
     if not 1 <= filters.limit <= 500:
         raise ApiError(400, "limit: between 1 and 500.")
-    images = found.images.select_related("category")
+    images = found.images.select_related("category", "suggestion")
     if filters.unsorted:
         images = images.filter(category=None)
     elif filters.category is not None:
@@ -324,6 +324,7 @@ def move_images(request, task: UUID, payload: Move):
     selected = found.images.filter(code__in=payload.images)
     known = set(selected.values_list("code", flat=True))
     moved = selected.update(category=destination)
+    runs.suggest_in_background(found.pk)
     return {"moved": moved, "not_found": [code for code in payload.images if code not in known]}
 
 
@@ -337,6 +338,7 @@ def delete_images(request, task: UUID, payload: Selection):
     selected = found.images.filter(code__in=payload.images)
     known = set(selected.values_list("code", flat=True))
     deleted = selected.delete_with_files()
+    runs.suggest_in_background(found.pk)
     return {"deleted": deleted, "not_found": [code for code in payload.images if code not in known]}
 
 
@@ -344,7 +346,12 @@ def delete_images(request, task: UUID, payload: Selection):
     "/tasks/{uuid:task}/images/{uuid:image}", response={200: ImageOut, 404: Error}, tags=["images"]
 )
 def read_image(request, task: UUID, image: UUID):
-    found = owned_task(request, task).images.select_related("category").filter(code=image).first()
+    found = (
+        owned_task(request, task)
+        .images.select_related("category", "suggestion")
+        .filter(code=image)
+        .first()
+    )
     if found is None:
         raise Http404(f"Task {task} has no image {image}.")
     return found

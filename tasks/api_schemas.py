@@ -82,10 +82,20 @@ class CategoryOut(Schema):
     image_count: int
 
 
+class Suggestion(Schema):
+    category: str = Field(description="The suggested category's name.")
+    score: float = Field(description="Its probability, from 0 to 1.")
+
+
 class ImageOut(Schema):
     code: UUID
     name: str = Field(alias="original_name")
     category: str | None = Field(description="The category's name; null is Unsorted.")
+    suggestion: Suggestion | None = Field(
+        description="For an Unsorted image: the category a head fitted on the labelled "
+        "images suggests, refreshed in the background after each change; null while "
+        "there is none (fewer than two categories hold photos, or not computed yet)."
+    )
     format: str
     width: int
     height: int
@@ -96,6 +106,12 @@ class ImageOut(Schema):
     @staticmethod
     def resolve_category(image):
         return image.category.name if image.category else None
+
+    @staticmethod
+    def resolve_suggestion(image):
+        if image.category_id or image.suggestion is None:
+            return None
+        return {"category": image.suggestion.name, "score": image.suggestion_score}
 
 
 class ImagePage(Schema):

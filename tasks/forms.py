@@ -63,7 +63,7 @@ class ImageCodesField(forms.Field):
             raise ValidationError("That is not a list of image codes.") from None
 
     def validate(self, value):
-        if not value:
+        if self.required and not value:
             raise ValidationError("Select at least one image.")
 
 
@@ -78,6 +78,30 @@ class SelectionForm(forms.Form):
 
     def selected_images(self):
         return self.task.images.filter(code__in=self.cleaned_data["images"])
+
+
+class AcceptSuggestionsForm(forms.Form):
+    """The selected Unsorted photos' suggestions, or with none selected, every one that
+    scores at least at_least percent."""
+
+    images = ImageCodesField(required=False)
+    at_least = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        initial=90,
+        error_messages={"invalid": "Give the lowest score to accept, from 0 to 100 %."},
+    )
+
+    def __init__(self, *args, task, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def save(self):
+        """The codes of the photos moved."""
+        if self.cleaned_data["images"]:
+            chosen = self.task.images.filter(code__in=self.cleaned_data["images"])
+            return chosen.accept_suggestions()
+        return self.task.images.accept_suggestions(self.cleaned_data["at_least"] / 100)
 
 
 class MoveForm(SelectionForm):

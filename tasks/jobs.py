@@ -19,8 +19,8 @@ from rq.timeouts import JobTimeoutException
 import trainer
 from tasks import runs
 from tasks.local_copies import local_file, local_folder
-from tasks.models import Image, ImageEmbedding, TrainingRun, delete_folder
-from trainer import export
+from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
+from trainer import export, heads
 from trainer.backbones import FEATURES_VERSION, base_model
 from trainer.choices import LATE_MAPS_READ_BY
 
@@ -84,6 +84,7 @@ def train_run(run_id):
         folder = store_model(run, workspace / "model")
         finish(run, images, result, folder)
         runs.package_in_background(run)
+        runs.suggest_in_background(run.task_id)  # with the head this run chose
     except RunStopped:
         return
     except Exception as error:
@@ -161,6 +162,54 @@ def embed_new_images(task_id, base_model=trainer.DEFAULT_BASE_MODEL):
         if time.monotonic() - started > EMBEDDING_SLICE_SECONDS and pending.exists():
             runs.embed_in_background(chunk[0].task, continued=True)
             return
+    runs.suggest_in_background(task_id)
+
+
+def suggest_categories(task_id):
+    """Suggest a category for each Unsorted photo of the task, from a head fitted on
+    the stored features of its labelled photos (trainer/suggestions.py), once two
+    categories hold an embedded photo. Photos not embedded yet wait for the refresh the
+    background embedding asks for when it ends."""
+    task = Task.objects.select_related("active_run").filter(pk=task_id).first()
+    if task is None:
+        return
+    base = trainer.DEFAULT_BASE_MODEL
+    rows = (
+        ImageEmbedding.objects.filter(image__task=task, base_model=base, version=FEATURES_VERSION)
+        .order_by("image_id")
+        .values_list("image_id", "image__category_id", "features", "mirrored")
+    )
+    labelled, unsorted = [], []
+    for image, category, features, mirrored in rows:
+        embedding = (image, category, vector(features, np.float32), vector(mirrored, np.float32))
+        (labelled if category else unsorted).append(embedding)
+    categories = sorted({category for _, category, _, _ in labelled})
+    task.images.exclude(category=None).exclude(suggestion=None).update(
+        suggestion=None, suggestion_score=None
+    )
+    if len(categories) < 2:
+        task.images.exclude(suggestion=None).update(suggestion=None, suggestion_score=None)
+        return
+    if not unsorted:
+        return
+    active = task.active_run
+    choice = active.recorded_head_choice() if active and active.base_model == base else None
+    probabilities = trainer.suggest(
+        np.stack([features for _, _, features, _ in labelled]),
+        np.stack([mirrored for _, _, _, mirrored in labelled]),
+        np.array([categories.index(category) for _, category, _, _ in labelled]),
+        np.stack([features for _, _, features, _ in unsorted]),
+        choice and heads.HeadChoice(*choice),
+    )
+    best = probabilities.argmax(axis=1)
+    Image.objects.bulk_update(
+        [
+            Image(pk=image, suggestion_id=categories[b], suggestion_score=float(p[b]))
+            for (image, _, _, _), b, p in zip(unsorted, best, probabilities, strict=True)
+        ],
+        ["suggestion", "suggestion_score"],
+        batch_size=500,
+    )
 
 
 def load_samples(run):

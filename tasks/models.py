@@ -150,6 +150,18 @@ class ImageQuerySet(models.QuerySet):
             return page[:size], image_cursors.sign(str(page[size - 1].id))
         return page, None
 
+    def accept_suggestions(self, at_least=0.0):
+        """Move the Unsorted images among these whose suggestion scores at least
+        at_least into the suggested categories; the codes of those moved."""
+        accepted = self.filter(
+            category=None, suggestion__isnull=False, suggestion_score__gte=at_least
+        )
+        codes = list(accepted.values_list("code", flat=True))
+        self.filter(code__in=codes).update(
+            category=models.F("suggestion"), suggestion=None, suggestion_score=None
+        )
+        return codes
+
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""
         names = []
@@ -179,6 +191,12 @@ class Image(models.Model):
     height = models.PositiveIntegerField()
     size = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True)
+    # For an Unsorted photo: the category a head fitted on the labelled photos gives it,
+    # and that head's probability (tasks/jobs.py suggest_categories).
+    suggestion = models.ForeignKey(
+        Category, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    suggestion_score = models.FloatField(null=True, blank=True)
 
     objects = ImageQuerySet.as_manager()
 
@@ -328,9 +346,14 @@ class TrainingRun(models.Model):
             return None
         if len(before ^ now) > self.CARRY_CHOICE_UP_TO * len(before):
             return None
-        if previous.metrics.get("features_version") != FEATURES_VERSION:
-            return None  # chosen for other features
-        choice = [previous.metrics.get(key) for key in CARRIED_METRICS]
+        return previous.recorded_head_choice()
+
+    def recorded_head_choice(self):
+        """(C, temperature, view) of the head this run chose, if it was chosen on the
+        features stored now; else None."""
+        if not self.metrics or self.metrics.get("features_version") != FEATURES_VERSION:
+            return None
+        choice = [self.metrics.get(key) for key in CARRIED_METRICS]
         return tuple(choice) if all(choice) else None
 
     @property

@@ -201,6 +201,22 @@ def embed_in_background(task, continued=False):
         )
 
 
+def suggest_in_background(task_id):
+    """Queue a refresh of the task's suggestions (tasks/jobs.py suggest_categories) on a
+    queue of their own, so that they follow a move within seconds whatever the other
+    workers are doing. One is enough while one waits: it reads the labels as they are
+    when it runs. Only a help: with the queue down, the suggestions wait for the next."""
+    if not settings.VIZE_SUGGESTIONS:
+        return
+    queue = django_rq.get_queue("suggestions")
+    job_id = f"suggest-task-{task_id}"
+    try:
+        if job_id not in queue.get_job_ids():
+            queue.enqueue("tasks.jobs.suggest_categories", task_id, job_id=job_id)
+    except RedisError:
+        logger.warning("Redis is unavailable; the suggestions of task %s wait", task_id)
+
+
 PACKAGING_PREFIX = "package-run-"
 
 

@@ -30,9 +30,10 @@ def key(chosen):
 
 
 def images(task, chosen):
-    """The task's images shown under an entry."""
+    """The task's images shown under an entry, with the suggestions of those Unsorted."""
+    shown = task.images.select_related("suggestion")
     if chosen == ALL:
-        return task.images.all()
+        return shown
     if chosen == UNSORTED:
-        return task.images.filter(category=None)
-    return task.images.filter(category=chosen)
+        return shown.filter(category=None)
+    return shown.filter(category=chosen)

@@ -28,6 +28,11 @@ urlpatterns = [
     path("tasks/<uuid:task_code>/images/move/", views.images_move, name="images_move"),
     path("tasks/<uuid:task_code>/images/delete/", views.images_delete, name="images_delete"),
     path(
+        "tasks/<uuid:task_code>/suggestions/accept/",
+        views.suggestions_accept,
+        name="suggestions_accept",
+    ),
+    path(
         "tasks/<uuid:task_code>/images/<uuid:image_code>/",
         views.image_detail,
         name="image_detail",

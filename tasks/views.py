@@ -7,7 +7,14 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from tasks import downloads, imports, predictions, runs, sidebar
-from tasks.forms import CategoryForm, MoveForm, SelectionForm, TaskForm, TrainForm
+from tasks.forms import (
+    AcceptSuggestionsForm,
+    CategoryForm,
+    MoveForm,
+    SelectionForm,
+    TaskForm,
+    TrainForm,
+)
 from tasks.imaging import BROWSER_FORMATS
 from tasks.models import BadCursor, Category, Task, TrainingRun
 from tasks.throttling import Throttled
@@ -175,6 +182,7 @@ def images_move(request, task_code):
         return selection_refused(request, task, form)
     codes = list(form.selected_images().values_list("code", flat=True))
     moved = form.save()
+    runs.suggest_in_background(task.pk)
     destination = form.cleaned_data["category"]
     messages.success(request, f"Moved {images_count(moved)} to {destination or 'Unsorted'}.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
@@ -191,8 +199,25 @@ def images_delete(request, task_code):
     images = form.selected_images()
     codes = list(images.values_list("code", flat=True))
     deleted = images.delete_with_files()
+    runs.suggest_in_background(task.pk)
     messages.success(request, f"Deleted {images_count(deleted)}.")
     return after_selection_change(request, task, codes)
+
+
+@require_POST
+def suggestions_accept(request, task_code):
+    task = owned_task(request, task_code)
+    form = AcceptSuggestionsForm(request.POST, task=task)
+    if not form.is_valid():
+        return selection_refused(request, task, form)
+    accepted = form.save()
+    runs.suggest_in_background(task.pk)
+    if accepted:
+        messages.success(request, f"Moved {images_count(len(accepted))} to their suggestions.")
+    else:
+        messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
+    view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
+    return after_selection_change(request, task, accepted if view == sidebar.UNSORTED else [])
 
 
 def images_count(count):

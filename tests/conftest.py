@@ -46,6 +46,12 @@ def no_background_embedding(settings):
     settings.VIZE_EMBED_ON_UPLOAD = False
 
 
+@pytest.fixture(autouse=True)
+def no_background_suggestions(settings):
+    """Moves and uploads queue a refresh of the suggestions only in the tests that ask."""
+    settings.VIZE_SUGGESTIONS = False
+
+
 @pytest.fixture
 def owner(db):
     return User.objects.create_user("owner", password="a long owner passphrase")
@@ -113,7 +119,7 @@ def redis_down(settings):
     an enclosing transaction, as requests do, so that jobs are enqueued at once."""
     settings.RQ_QUEUES = {
         name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=2"}
-        for name in ("default", "training")
+        for name in settings.RQ_QUEUES
     }
 
 
@@ -122,7 +128,7 @@ def training_queue(settings, redis_url):
     """The training queue on a real Redis, emptied."""
     import django_rq
 
-    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "training")}
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in settings.RQ_QUEUES}
     queue = django_rq.get_queue("training")
     queue.empty()
     return queue

@@ -3,19 +3,22 @@ embedded one that `manage.py serve` uses."""
 
 import django_rq
 import pytest
+from django.conf import settings as django_settings
 from rq import SimpleWorker
 
 from tests.queue_jobs import add
 from vizeapp import embedded_redis
 
+QUEUES = list(django_settings.RQ_QUEUES)
+
 
 @pytest.fixture
 def queues(settings, redis_url):
-    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "training")}
-    return [django_rq.get_queue(name) for name in ("training", "default")]
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in QUEUES}
+    return [django_rq.get_queue(name) for name in QUEUES]
 
 
-@pytest.mark.parametrize("name", ["training", "default"])
+@pytest.mark.parametrize("name", QUEUES)
 def test_a_worker_runs_jobs_from_each_queue(queues, name):
     queue = next(queue for queue in queues if queue.name == name)
     queue.empty()

@@ -30,6 +30,7 @@ _HEAVY = {
     "TrainResult": "trainer.training",
     "train": "trainer.training",
     "embed": "trainer.embedding",
+    "suggest": "trainer.suggestions",
 }
 
 

@@ -40,7 +40,10 @@ TOP_LEARNING_RATE = 1e-3
 HEAD_LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 0.01
 LABEL_SMOOTHING = 0.1
-# The steps after which a phase plans how many steps fit its time, from its pace so far.
+# The steps after which a phase plans how many steps fit its time, from its pace so far;
+# it plans again after every epoch and when it reaches its plan, up or down, so that a
+# machine busy for a while when the phase began does not cut its epochs for good
+# (corn_leaf once got 1.3 of 6).
 PACING_STEPS = (4, 16)
 # Writing the ONNX and TorchScript files of Lite2 takes about this long: kept out of
 # the time the phases share.
@@ -135,10 +138,10 @@ def fine_tune(config, data, train, validation, part_head, fast_probabilities, de
         final_seconds = selection_seconds * len(data.labels) / len(train)
         return min(final_seconds, max(0.0, budget - selection_seconds))
 
-    epochs = train_steps(
-        tuned, late, train, EPOCHS, budget * selection_share, rng, where, reporter(final_phase)
-    )
-    tuned_probabilities = probabilities(tuned, late, validation, where)
+    on_step = reporter(final_phase)
+    epochs = train_steps(tuned, late, train, EPOCHS, budget * selection_share, rng, where, on_step)
+    # Scoring thousands of held-out images takes seconds: each batch reports.
+    tuned_probabilities = probabilities(tuned, late, validation, where, lambda: on_step(0.0))
     outcome["selection_epochs"] = round(epochs, 1)
     outcome["tuned_holdout_accuracy"] = accuracy(tuned_probabilities, held_out)
     if outcome["tuned_holdout_accuracy"] <= fast:
@@ -180,7 +183,7 @@ def train_steps(classifier, data, rows, max_epochs, seconds, rng, where, on_step
     schedule over the steps planned; the epochs made. on_step(seconds left at the pace
     so far) after each step."""
     steps_per_epoch = math.ceil(len(rows) / BATCH_SIZE)
-    planned = max(1, round(max_epochs * steps_per_epoch))
+    most = planned = max(1, round(max_epochs * steps_per_epoch))
     rates = (TOP_LEARNING_RATE, HEAD_LEARNING_RATE)
     optimiser = torch.optim.AdamW(
         [
@@ -203,9 +206,9 @@ def train_steps(classifier, data, rows, max_epochs, seconds, rng, where, on_step
         loss.backward()
         optimiser.step()
         step += 1
-        if step in PACING_STEPS:
+        if step in PACING_STEPS or step % steps_per_epoch == 0 or step == planned:
             pace = (time.monotonic() - started) / step
-            planned = max(step, min(planned, int(seconds / pace)))
+            planned = max(step, min(most, int(seconds / pace)))
         for group, rate in zip(optimiser.param_groups, rates, strict=True):
             group["lr"] = rate * 0.5 * (1 + math.cos(math.pi * min(1.0, step / planned)))
         elapsed = time.monotonic() - started
@@ -213,9 +216,9 @@ def train_steps(classifier, data, rows, max_epochs, seconds, rng, where, on_step
     return step / steps_per_epoch
 
 
-def probabilities(classifier, data, rows, where):
+def probabilities(classifier, data, rows, where, on_batch=None):
     """Scores of the images at rows, averaged over each image and its mirror image as
-    the exported graph averages them."""
+    the exported graph averages them; on_batch() after each batch."""
     scores = []
     with torch.inference_mode():
         for start in range(0, len(rows), BATCH_SIZE):
@@ -228,6 +231,8 @@ def probabilities(classifier, data, rows, where):
                 for view in (0, 1)
             ]
             scores.append(((views[0] + views[1]) / 2).cpu().numpy())
+            if on_batch:
+                on_batch()
     return np.concatenate(scores)
 
 

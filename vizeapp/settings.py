@@ -166,6 +166,7 @@ def with_connect_timeout(url, seconds=2):
 RQ_QUEUES = {
     "default": {"URL": with_connect_timeout(REDIS_URL), "DEFAULT_TIMEOUT": 600},
     "training": {"URL": with_connect_timeout(REDIS_URL), "DEFAULT_TIMEOUT": 3600},
+    "suggestions": {"URL": with_connect_timeout(REDIS_URL), "DEFAULT_TIMEOUT": 300},
 }
 RQ = {"COMMIT_MODE": "on_db_commit"}
 
@@ -260,6 +261,7 @@ LOGGING = {
 VIZE_TRAINING_TIMEOUT = env_int("VIZE_TRAINING_TIMEOUT", 3600)
 VIZE_RUN_STALE_SECONDS = env_int("VIZE_RUN_STALE_SECONDS", 60)
 VIZE_EMBED_ON_UPLOAD = env_bool("VIZE_EMBED_ON_UPLOAD", True)
+VIZE_SUGGESTIONS = env_bool("VIZE_SUGGESTIONS", True)
 VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")))
 
 # Classify: calls per API key per window (429 past it), and per web process the

@@ -41,9 +41,10 @@ class Command(BaseCommand):
         # alone, and stopping a group takes a child's own workers with it.
         children.append(subprocess.Popen(web, start_new_session=True))
         # A worker of its own for training: pressed right after an upload, a training
-        # must not wait behind that upload's embedding or the last run's packaging.
+        # must not wait behind that upload's embedding or the last run's packaging; and
+        # one for the suggestions, which follow each move within seconds.
         worker = [python, "manage.py", "rqworker", "--worker-class", "tasks.worker.Worker"]
-        for queue in ("training", "default"):
+        for queue in ("training", "default", "suggestions"):
             children.append(subprocess.Popen([*worker, queue], start_new_session=True))
         self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
         self.stdout.write("Press Ctrl-C to stop the site, the workers and Redis.")
