@@ -202,13 +202,9 @@ def suggest_categories(task_id):
         choice and heads.HeadChoice(*choice),
     )
     best = probabilities.argmax(axis=1)
-    Image.objects.bulk_update(
-        [
-            Image(pk=image, suggestion_id=categories[b], suggestion_score=float(p[b]))
-            for (image, _, _, _), b, p in zip(unsorted, best, probabilities, strict=True)
-        ],
-        ["suggestion", "suggestion_score"],
-        batch_size=500,
+    Image.objects.suggest(
+        (image, categories[b], float(p[b]))
+        for (image, _, _, _), b, p in zip(unsorted, best, probabilities, strict=True)
     )
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
@@ -132,6 +132,9 @@ class BadCursor(Exception):
     """A page cursor this site did not give out."""
 
 
+SUGGESTION_FIELDS = ("suggestion", "suggestion_score")
+
+
 class ImageQuerySet(models.QuerySet):
     def page(self, after, size):
         """(up to `size` of these images, newest first; the cursor of the next page, or
@@ -161,6 +164,18 @@ class ImageQuerySet(models.QuerySet):
             category=models.F("suggestion"), suggestion=None, suggestion_score=None
         )
         return codes
+
+    def suggest(self, suggestions):
+        """Store (image id, category id, score) suggestions in one statement run for each:
+        bulk_update spent 0.7 s building the expression of 1,000 rows, most of a
+        refresh that should follow a move within seconds."""
+        meta, quote = self.model._meta, connection.ops.quote_name
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        suggestion, score = (quote(meta.get_field(name).column) for name in SUGGESTION_FIELDS)
+        # Only the model's own names go into the text; the values are parameters.
+        statement = f"UPDATE {table} SET {suggestion} = %s, {score} = %s WHERE {pk} = %s"  # noqa: S608
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(statement, [(c, s, i) for i, c, s in suggestions])
 
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""

@@ -151,8 +151,8 @@ def test_another_user_cannot_accept_a_task_s_suggestions(outsider_client, task, 
 def test_the_grid_shows_an_unsorted_photo_s_suggestion(owner_client, task, sure_and_unsure):
     page = owner_client.get(task.get_absolute_url(), {"view": "unsorted"}).content.decode()
 
-    assert "discs · 95 %" in page
-    assert "squares · 60 %" in page
+    assert '<span class="name">discs</span> · 95 %' in page
+    assert '<span class="name">squares</span> · 60 %' in page
     assert 'name="at_least"' in page
 
 
