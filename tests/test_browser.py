@@ -120,3 +120,27 @@ def test_dragging_the_selection_onto_a_category_moves_it(page, db):
     page.drag_and_drop("#tiles .tile >> nth=0", '#sidebar [data-name="bees"]')
     wait_for_count(page, "bees", 2)
     assert page.locator('#sidebar [data-name="Unsorted"] .count').inner_text() == "1"
+
+
+def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
+    from tasks.models import Category, Image
+
+    sign_up_and_create_task(page, ["ants", "bees"])
+    photos = {f"{i}.png": images.png(color) for i, color in enumerate(images.colors(3))}
+    drop_files(page, ".dropzone", photos)
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 3")
+    ants, bees = (Category.objects.get(name=name) for name in ("ants", "bees"))
+    first, second, third = Image.objects.order_by("-id")  # as the grid shows them
+    for image, category, score in ((first, bees, 0.6), (second, bees, 0.97), (third, ants, 0.5)):
+        Image.objects.filter(pk=image.pk).update(suggestion=category, suggestion_score=score)
+    page.reload()
+    assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "bees · 60 %"
+
+    page.click("#tiles .tile >> nth=0")
+    page.keyboard.press("a")
+    wait_for_count(page, "bees", 1)
+    page.click("button[data-action=accept]")  # 90 % and above: the second photo alone
+    wait_for_count(page, "bees", 2)
+    assert count_of(page, "ants") == "0"
+    assert page.locator('#sidebar [data-name="Unsorted"] .count').inner_text() == "1"
+    assert "Moved 1 image to their suggestions." in page.inner_text("#messages")
