@@ -123,6 +123,8 @@ def test_dragging_the_selection_onto_a_category_moves_it(page, db):
 
 
 def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
+    from django.db import connections
+
     from tasks.models import Category, Image
 
     sign_up_and_create_task(page, ["ants", "bees"])
@@ -133,6 +135,7 @@ def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
     first, second, third = Image.objects.order_by("-id")  # as the grid shows them
     for image, category, score in ((first, bees, 0.6), (second, bees, 0.97), (third, ants, 0.5)):
         Image.objects.filter(pk=image.pk).update(suggestion=category, suggestion_score=score)
+    connections.close_all()  # left open, this thread's session outlives the test database
     page.reload()
     assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "bees · 60 %"
 
