@@ -153,6 +153,30 @@ class ImageQuerySet(models.QuerySet):
             return page[:size], image_cursors.sign(str(page[size - 1].id))
         return page, None
 
+    def page_most_sure_first(self, after, size):
+        """As page, ordered by the suggestion's score, highest first (the newest first
+        among equal scores, those without one last): the cursor holds score and id."""
+        images = self.order_by(models.F("suggestion_score").desc(nulls_last=True), "-id")
+        if after:
+            try:
+                score, last = image_cursors.unsign(after).split(":")
+            except (signing.BadSignature, ValueError):
+                raise BadCursor(after) from None
+            if score == "none":
+                images = images.filter(suggestion_score=None, id__lt=int(last))
+            else:
+                images = images.filter(
+                    models.Q(suggestion_score__lt=float(score))
+                    | models.Q(suggestion_score=float(score), id__lt=int(last))
+                    | models.Q(suggestion_score=None)
+                )
+        page = list(images[: size + 1])
+        if len(page) > size:
+            end = page[size - 1]
+            score = "none" if end.suggestion_score is None else repr(end.suggestion_score)
+            return page[:size], image_cursors.sign(f"{score}:{end.id}")
+        return page, None
+
     def accept_suggestions(self, at_least=0.0):
         """Move the Unsorted images among these whose suggestion scores at least
         at_least into the suggested categories; the codes of those moved."""

@@ -45,11 +45,15 @@ def task_detail(request, task_code):
     if request.htmx.target == "sidebar":
         return render(request, "tasks/_sidebar.html", {**context, **sidebar_context(task)})
     cursor = request.GET.get("cursor")
+    # Unsorted may show the photos whose suggestion is surest first, to accept them.
+    most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
+    shown = sidebar.images(task, view)
+    page = shown.page_most_sure_first if most_sure else shown.page
     try:
-        images, next_cursor = sidebar.images(task, view).page(cursor, settings.VIZE_GRID_PAGE_SIZE)
+        images, next_cursor = page(cursor, settings.VIZE_GRID_PAGE_SIZE)
     except BadCursor:
         return HttpResponseBadRequest("That page of the grid does not exist.")
-    context.update(images=images, next_cursor=next_cursor)
+    context.update(images=images, next_cursor=next_cursor, order=MOST_SURE if most_sure else "")
     if request.htmx.target == "grid":
         return render(request, "tasks/_grid.html", {**context, "categories": task.categories.all()})
     if request.htmx and cursor:  # the infinite scroll
@@ -57,6 +61,9 @@ def task_detail(request, task_code):
     context.update(sidebar_context(task))
     context.update(training_context(task))
     return render(request, "tasks/task_detail.html", context)
+
+
+MOST_SURE = "sure"
 
 
 def sidebar_entry(task, key):

@@ -2,6 +2,8 @@
 on the labelled photos' stored features gives it, refreshed in the background after
 each change, shown in the grid and the API, and accepted in one action or one key."""
 
+import re
+
 import django_rq
 import pytest
 from django.contrib.messages import get_messages
@@ -186,3 +188,23 @@ def test_moves_queue_one_refresh_of_the_suggestions(
             )
 
     assert queue.job_ids == [f"suggest-task-{task.pk}"]
+
+
+def tiles(page):
+    return re.findall(r'id="tile-([0-9a-f-]{36})"', page)
+
+
+def test_unsorted_can_show_the_surest_suggestions_first_page_after_page(
+    settings, owner_client, task, discs
+):
+    settings.VIZE_GRID_PAGE_SIZE = 2
+    images = [outcome.image for outcome in add_pictures(task, None, "discs", 4).added]
+    for image, score in zip(images, (0.5, 0.9, None, 0.7), strict=True):
+        with_suggestion(image, discs if score else None, score)
+
+    first = owner_client.get(task.get_absolute_url(), {"view": "unsorted", "order": "sure"})
+    more = re.search(r'class="more" href="([^"]+)"', first.content.decode()).group(1)
+    second = owner_client.get(more.replace("&amp;", "&"), HTTP_HX_REQUEST="true")
+
+    shown = tiles(first.content.decode()) + tiles(second.content.decode())
+    assert shown == [str(images[i].code) for i in (1, 3, 0, 2)]
