@@ -289,7 +289,7 @@
     } else if (event.key === "Delete" || event.key === "Backspace") {
       event.preventDefault();
       deleteSelection();
-    } else if (event.key === "a" && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    } else if (event.key.toLowerCase() === "a" && !event.ctrlKey && !event.metaKey && !event.altKey) {
       acceptSelection();
     } else if (/^[0-9]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const bucket = document.querySelector(`#sidebar [data-key="${event.key}"]`);

@@ -243,7 +243,9 @@ def change_category(request, task: UUID, category: UUID, payload: CategoryPatch)
     tags=["categories"],
 )
 def delete_category(request, task: UUID, category: UUID):
-    owned_category(owned_task(request, task), category).delete()
+    found = owned_task(request, task)
+    owned_category(found, category).delete()
+    runs.suggest_in_background(found.pk)
     return Status(204, None)
 
 

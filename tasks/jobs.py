@@ -14,13 +14,14 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import IntegrityError
 from rq.timeouts import JobTimeoutException
 
 import trainer
 from tasks import runs
 from tasks.local_copies import local_file, local_folder
 from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
-from trainer import export, heads
+from trainer import export
 from trainer.backbones import FEATURES_VERSION, base_model
 from trainer.choices import LATE_MAPS_READ_BY
 
@@ -199,13 +200,16 @@ def suggest_categories(task_id):
         np.stack([mirrored for _, _, _, mirrored in labelled]),
         np.array([categories.index(category) for _, category, _, _ in labelled]),
         np.stack([features for _, _, features, _ in unsorted]),
-        choice and heads.HeadChoice(*choice),
+        choice,
     )
     best = probabilities.argmax(axis=1)
-    Image.objects.suggest(
-        (image, categories[b], float(p[b]))
-        for (image, _, _, _), b, p in zip(unsorted, best, probabilities, strict=True)
-    )
+    try:
+        Image.objects.suggest(
+            (image, categories[b], float(p[b]))
+            for (image, _, _, _), b, p in zip(unsorted, best, probabilities, strict=True)
+        )
+    except IntegrityError:  # a category was deleted meanwhile: suggest again without it
+        runs.suggest_in_background(task_id)
 
 
 def load_samples(run):

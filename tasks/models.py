@@ -123,6 +123,12 @@ class Category(models.Model):
     def __str__(self):
         return self.name
 
+    def delete(self, *args, **kwargs):
+        """The category, and the suggestions of it with their scores (SET_NULL would
+        keep the scores of suggestions that no longer name a category)."""
+        self.task.images.filter(suggestion=self).update(suggestion=None, suggestion_score=None)
+        return super().delete(*args, **kwargs)
+
 
 # A page cursor names the last image of the page before; signed, so that it stays opaque.
 image_cursors = signing.Signer(salt="tasks.images-cursor")
@@ -146,7 +152,7 @@ class ImageQuerySet(models.QuerySet):
         if after:
             try:
                 images = images.filter(id__lt=int(image_cursors.unsign(after)))
-            except signing.BadSignature:
+            except (signing.BadSignature, ValueError):  # not a cursor, or one of the other order
                 raise BadCursor(after) from None
         page = list(images[: size + 1])
         if len(page) > size:
@@ -183,10 +189,11 @@ class ImageQuerySet(models.QuerySet):
         accepted = self.filter(
             category=None, suggestion__isnull=False, suggestion_score__gte=at_least
         )
-        codes = list(accepted.values_list("code", flat=True))
-        self.filter(code__in=codes).update(
-            category=models.F("suggestion"), suggestion=None, suggestion_score=None
-        )
+        with transaction.atomic():
+            codes = list(accepted.select_for_update().values_list("code", flat=True))
+            accepted.filter(code__in=codes).update(
+                category=models.F("suggestion"), suggestion=None, suggestion_score=None
+            )
         return codes
 
     def suggest(self, suggestions):

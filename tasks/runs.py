@@ -8,6 +8,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
@@ -201,6 +202,9 @@ def embed_in_background(task, continued=False):
         )
 
 
+SUGGESTING_PREFIX = "suggest-task-"
+
+
 def suggest_in_background(task_id):
     """Queue a refresh of the task's suggestions (tasks/jobs.py suggest_categories) on a
     queue of their own, so that they follow a move within seconds whatever the other
@@ -209,10 +213,14 @@ def suggest_in_background(task_id):
     if not settings.VIZE_SUGGESTIONS:
         return
     queue = django_rq.get_queue("suggestions")
-    job_id = f"suggest-task-{task_id}"
+    # Each job an id of its own: one enqueued under the id of the job running now would
+    # share its record, which expires when that job ends, and be skipped.
+    prefix = f"{SUGGESTING_PREFIX}{task_id}-"
     try:
-        if job_id not in queue.get_job_ids():
-            queue.enqueue("tasks.jobs.suggest_categories", task_id, job_id=job_id)
+        if not any(job.startswith(prefix) for job in queue.get_job_ids()):
+            queue.enqueue(
+                "tasks.jobs.suggest_categories", task_id, job_id=f"{prefix}{uuid.uuid4().hex}"
+            )
     except RedisError:
         logger.warning("Redis is unavailable; the suggestions of task %s wait", task_id)
 
@@ -274,8 +282,9 @@ def cancel(run):
 
 
 def workspace_prefix(run):
-    """The name's start of the temporary folder a training job works in."""
-    return f"vizeapp-run-{run.code}-"
+    """The name's start of the temporary folder a training job works in (of any run's
+    for None)."""
+    return "vizeapp-run-" if run is None else f"vizeapp-run-{run.code}-"
 
 
 def job_died(job_id, detail):
@@ -320,6 +329,34 @@ def remove_workspace(run):
         shutil.rmtree(workspace, ignore_errors=True)
 
 
+def remove_settled_workspaces():
+    """The temporary folders on this machine of runs that are no longer active: those of
+    jobs whose worker died with them, found by a worker's sweep (never by a page)."""
+    prefix = workspace_prefix(None)
+    folders = {
+        folder: folder.name.removeprefix(prefix)[:36]
+        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*")
+    }
+    active = {
+        str(code)
+        for code in TrainingRun.objects.filter(
+            code__in=[code for code in folders.values() if is_uuid(code)],
+            status__in=TrainingRun.ACTIVE,
+        ).values_list("code", flat=True)
+    }
+    for folder, code in folders.items():
+        if code not in active:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def is_uuid(text):
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 # Seconds between the heartbeats a worker (tasks/worker.py) sends for the job it runs;
 # six missed in a row and the worker is gone.
 WORKER_HEARTBEAT = 5
@@ -350,9 +387,7 @@ def reconcile(runs):
             if run.status == TrainingRun.Status.QUEUED
             else "The worker stopped reporting (it was killed, ran out of memory or restarted)."
         )
-        if run.fail(reason):
-            remove_workspace(run)
-        else:
+        if not run.fail(reason):
             run.refresh_from_db()
 
 

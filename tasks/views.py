@@ -143,6 +143,7 @@ def category_delete(request, task_code, category_code):
     category = get_object_or_404(task.categories, code=category_code)
     moved = category.images.count()
     category.delete()
+    runs.suggest_in_background(task.pk)
     messages.success(
         request,
         f"Deleted the category “{category.name}”; its {images_count(moved)} are in Unsorted.",
@@ -220,7 +221,7 @@ def suggestions_accept(request, task_code):
     accepted = form.save()
     runs.suggest_in_background(task.pk)
     if accepted:
-        messages.success(request, f"Moved {images_count(len(accepted))} to their suggestions.")
+        messages.success(request, f"Accepted the suggestions of {images_count(len(accepted))}.")
     else:
         messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))

@@ -1,7 +1,8 @@
 """The RQ worker that runs vizeapp's jobs: RQ's own, which also keeps the training runs
 in PostgreSQL true when a job dies where it cannot report (a work-horse killed by a
 signal or the out-of-memory killer), and settles the runs of workers that died
-altogether. `manage.py rqworker --worker-class tasks.worker.Worker training default`."""
+altogether, and removes the temporary folders such jobs left. `manage.py rqworker
+--worker-class tasks.worker.Worker training default` (and `suggestions`)."""
 
 import importlib
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ class Worker(RQWorker):
         super().run_maintenance_tasks()
         with own_connections():
             runs.reconcile(TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE))
+            runs.remove_settled_workspaces()
 
 
 @contextmanager

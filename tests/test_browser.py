@@ -146,4 +146,4 @@ def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
     wait_for_count(page, "bees", 2)
     assert count_of(page, "ants") == "0"
     assert page.locator('#sidebar [data-name="Unsorted"] .count').inner_text() == "1"
-    assert "Moved 1 image to their suggestions." in page.inner_text("#messages")
+    assert "Accepted the suggestions of 1 image." in page.inner_text("#messages")

@@ -187,7 +187,8 @@ def test_moves_queue_one_refresh_of_the_suggestions(
                 {"images": [str(image.code)], "category": str(discs.code)},
             )
 
-    assert queue.job_ids == [f"suggest-task-{task.pk}"]
+    (waiting,) = queue.job_ids
+    assert waiting.startswith(f"suggest-task-{task.pk}-")
 
 
 def tiles(page):
@@ -208,3 +209,28 @@ def test_unsorted_can_show_the_surest_suggestions_first_page_after_page(
 
     shown = tiles(first.content.decode()) + tiles(second.content.decode())
     assert shown == [str(images[i].code) for i in (1, 3, 0, 2)]
+
+
+def test_deleting_a_category_takes_its_suggestions_with_it(
+    owner_client, task, discs, sure_and_unsure
+):
+    sure, unsure = sure_and_unsure
+
+    owner_client.post(reverse("tasks:category_delete", args=[task.code, discs.code]))
+
+    sure.refresh_from_db()
+    unsure.refresh_from_db()
+    assert (sure.suggestion, sure.suggestion_score) == (None, None)
+    assert unsure.suggestion_score == 0.6
+
+
+def test_a_cursor_of_the_surest_order_is_refused_in_the_newest_order(
+    settings, owner_client, task, discs, sure_and_unsure
+):
+    settings.VIZE_GRID_PAGE_SIZE = 1
+    first = owner_client.get(task.get_absolute_url(), {"view": "unsorted", "order": "sure"})
+    cursor = re.search(r"cursor=([^\"&]+)", first.content.decode()).group(1)
+
+    response = owner_client.get(task.get_absolute_url(), {"view": "unsorted", "cursor": cursor})
+
+    assert response.status_code == 400

@@ -43,7 +43,8 @@ LABEL_SMOOTHING = 0.1
 # The steps after which a phase plans how many steps fit its time, from its pace so far;
 # it plans again after every epoch and when it reaches its plan, up or down, so that a
 # machine busy for a while when the phase began does not cut its epochs for good
-# (corn_leaf once got 1.3 of 6).
+# (corn_leaf once got 1.3 of 6). A plan raised late lifts the cosine's rate back up a
+# little: more steps at a warmer rate beat stopping early.
 PACING_STEPS = (4, 16)
 # Writing the ONNX and TorchScript files of Lite2 takes about this long: kept out of
 # the time the phases share.
@@ -218,7 +219,8 @@ def train_steps(classifier, data, rows, max_epochs, seconds, rng, where, on_step
 
 def probabilities(classifier, data, rows, where, on_batch=None):
     """Scores of the images at rows, averaged over each image and its mirror image as
-    the exported graph averages them; on_batch() after each batch."""
+    the exported graph averages them; on_batch() after each batch. Batches of
+    BATCH_SIZE: batches of 128 held 0.1 GB more at the work-horse's peak."""
     scores = []
     with torch.inference_mode():
         for start in range(0, len(rows), BATCH_SIZE):

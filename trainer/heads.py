@@ -53,8 +53,9 @@ def fit(features, mirrored, labels, c, seed, view="all", start=None, rows=slice(
     picked = np.arange(len(labels))[rows]
     columns = in_view(features, view)
     inputs = np.empty((2 * len(picked), columns.shape[1]), features.dtype)
-    np.take(columns, picked, axis=0, out=inputs[: len(picked)])
-    np.take(in_view(mirrored, view), picked, axis=0, out=inputs[len(picked) :])
+    # mode="clip": "raise" buffers a whole copy first; picked is always in range.
+    np.take(columns, picked, axis=0, out=inputs[: len(picked)], mode="clip")
+    np.take(in_view(mirrored, view), picked, axis=0, out=inputs[len(picked) :], mode="clip")
     inputs /= np.maximum(np.linalg.norm(inputs, axis=1, keepdims=True), 1e-12)
     targets = np.concatenate([labels[picked], labels[picked]])
     model = start or LogisticRegression(max_iter=2000, random_state=seed, warm_start=True)

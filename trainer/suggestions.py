@@ -16,11 +16,11 @@ from trainer import heads
 UNTRAINED_CHOICE = heads.HeadChoice(c=10.0, temperature=1.0, view="all")
 
 
-def suggest(features, mirrored, labels, unsorted, choice=None):
+def suggest(features, mirrored, labels, unsorted, trained_choice=None):
     """Probabilities (len(unsorted), categories) over the categories that labels index,
     for the unsorted photos' features; the head is fitted on the labelled photos
-    (features, their mirror images' and labels) with choice's settings, or the fixed ones
-    when there is no trained choice."""
-    choice = choice or UNTRAINED_CHOICE
+    (features, their mirror images' and labels) with the (C, temperature, view) a
+    trained model chose, or the fixed settings without one."""
+    choice = heads.HeadChoice(*trained_choice) if trained_choice else UNTRAINED_CHOICE
     model = heads.fit(features, mirrored, labels, choice.c, 0, choice.view)
     return heads.probabilities(model, unsorted, choice)
