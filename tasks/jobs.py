@@ -185,12 +185,11 @@ def suggest_categories(task_id):
         embedding = (image, category, vector(features, np.float32), vector(mirrored, np.float32))
         (labelled if category else unsorted).append(embedding)
     categories = sorted({category for _, category, _, _ in labelled})
-    task.images.exclude(category=None).exclude(suggestion=None).update(
-        suggestion=None, suggestion_score=None
-    )
+    suggested = task.images.exclude(suggestion=None)
     if len(categories) < 2:
-        task.images.exclude(suggestion=None).update(suggestion=None, suggestion_score=None)
+        suggested.update(suggestion=None, suggestion_score=None)
         return
+    suggested.exclude(category=None).update(suggestion=None, suggestion_score=None)
     if not unsorted:
         return
     active = task.active_run

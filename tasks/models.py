@@ -2,6 +2,7 @@ import hashlib
 import secrets
 import shutil
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -138,6 +139,25 @@ class BadCursor(Exception):
     """A page cursor this site did not give out."""
 
 
+@contextmanager
+def cursor_values(cursor):
+    """The text a page cursor signed; BadCursor for a forged one, or for one of another
+    order that the block cannot read."""
+    try:
+        yield image_cursors.unsign(cursor)
+    except (signing.BadSignature, ValueError):
+        raise BadCursor(cursor) from None
+
+
+def keyset_page(images, size, cursor_of):
+    """(up to size of the ordered images; the cursor of the next page, signed from
+    cursor_of(the page's last image), or None at the end)."""
+    page = list(images[: size + 1])
+    if len(page) > size:
+        return page[:size], image_cursors.sign(cursor_of(page[size - 1]))
+    return page, None
+
+
 SUGGESTION_FIELDS = ("suggestion", "suggestion_score")
 
 
@@ -150,38 +170,31 @@ class ImageQuerySet(models.QuerySet):
         meanwhile do not shift the pages after."""
         images = self.order_by("-id")
         if after:
-            try:
-                images = images.filter(id__lt=int(image_cursors.unsign(after)))
-            except (signing.BadSignature, ValueError):  # not a cursor, or one of the other order
-                raise BadCursor(after) from None
-        page = list(images[: size + 1])
-        if len(page) > size:
-            return page[:size], image_cursors.sign(str(page[size - 1].id))
-        return page, None
+            with cursor_values(after) as last:
+                images = images.filter(id__lt=int(last))
+        return keyset_page(images, size, lambda image: str(image.id))
 
     def page_most_sure_first(self, after, size):
         """As page, ordered by the suggestion's score, highest first (the newest first
         among equal scores, those without one last): the cursor holds score and id."""
         images = self.order_by(models.F("suggestion_score").desc(nulls_last=True), "-id")
         if after:
-            try:
-                score, last = image_cursors.unsign(after).split(":")
-            except (signing.BadSignature, ValueError):
-                raise BadCursor(after) from None
-            if score == "none":
-                images = images.filter(suggestion_score=None, id__lt=int(last))
-            else:
-                images = images.filter(
-                    models.Q(suggestion_score__lt=float(score))
-                    | models.Q(suggestion_score=float(score), id__lt=int(last))
-                    | models.Q(suggestion_score=None)
-                )
-        page = list(images[: size + 1])
-        if len(page) > size:
-            end = page[size - 1]
-            score = "none" if end.suggestion_score is None else repr(end.suggestion_score)
-            return page[:size], image_cursors.sign(f"{score}:{end.id}")
-        return page, None
+            with cursor_values(after) as values:
+                score, last = values.split(":")
+                if score == "none":
+                    images = images.filter(suggestion_score=None, id__lt=int(last))
+                else:
+                    images = images.filter(
+                        models.Q(suggestion_score__lt=float(score))
+                        | models.Q(suggestion_score=float(score), id__lt=int(last))
+                        | models.Q(suggestion_score=None)
+                    )
+
+        def cursor(image):
+            score = image.suggestion_score
+            return f"{'none' if score is None else repr(score)}:{image.id}"
+
+        return keyset_page(images, size, cursor)
 
     def accept_suggestions(self, at_least=0.0):
         """Move the Unsorted images among these whose suggestion scores at least

@@ -281,10 +281,12 @@ def cancel(run):
     return True
 
 
+WORKSPACE_PREFIX = "vizeapp-run-"
+
+
 def workspace_prefix(run):
-    """The name's start of the temporary folder a training job works in (of any run's
-    for None)."""
-    return "vizeapp-run-" if run is None else f"vizeapp-run-{run.code}-"
+    """The name's start of the temporary folder a training job works on run in."""
+    return f"{WORKSPACE_PREFIX}{run.code}-"
 
 
 def job_died(job_id, detail):
@@ -319,42 +321,20 @@ def training_died(run, detail):
     # stored or begun in its workspace goes as a failed run's does.
     if run.fail(reason) or run.status == TrainingRun.Status.CANCELLED:
         delete_folder(default_storage, run.storage_folder)
-    remove_workspace(run)
-
-
-def remove_workspace(run):
-    """The temporary folder of a run's job that was killed before it could remove it,
-    if that job ran on this machine."""
-    for workspace in Path(tempfile.gettempdir()).glob(f"{workspace_prefix(run)}*"):
-        shutil.rmtree(workspace, ignore_errors=True)
+    remove_settled_workspaces()
 
 
 def remove_settled_workspaces():
-    """The temporary folders on this machine of runs that are no longer active: those of
-    jobs whose worker died with them, found by a worker's sweep (never by a page)."""
-    prefix = workspace_prefix(None)
-    folders = {
-        folder: folder.name.removeprefix(prefix)[:36]
-        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*")
-    }
-    active = {
-        str(code)
-        for code in TrainingRun.objects.filter(
-            code__in=[code for code in folders.values() if is_uuid(code)],
-            status__in=TrainingRun.ACTIVE,
-        ).values_list("code", flat=True)
-    }
-    for folder, code in folders.items():
-        if code not in active:
+    """The temporary folders on this machine of runs that are no longer active, which
+    their killed jobs could not remove: called by the worker that saw a job die and by
+    every worker's sweep (for a worker that died with its job), never by a page."""
+    active = tuple(
+        workspace_prefix(run)
+        for run in TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE).only("code")
+    )
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKSPACE_PREFIX}*"):
+        if not folder.name.startswith(active):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def is_uuid(text):
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 # Seconds between the heartbeats a worker (tasks/worker.py) sends for the job it runs;

@@ -34,6 +34,10 @@ def task_list(request):
     return render(request, "tasks/task_list.html", {"tasks": tasks, "form": form})
 
 
+# The grid's order of Unsorted by the suggestion's score (?order=sure), newest first else.
+MOST_SURE = "sure"
+
+
 def task_detail(request, task_code):
     """The task page, or to htmx the one part it asks for, built alone: the infinite
     scroll asks for the grid's next page many times a visit."""
@@ -61,9 +65,6 @@ def task_detail(request, task_code):
     context.update(sidebar_context(task))
     context.update(training_context(task))
     return render(request, "tasks/task_detail.html", context)
-
-
-MOST_SURE = "sure"
 
 
 def sidebar_entry(task, key):
