@@ -80,6 +80,16 @@
     accept.click();
   }
 
+  function keepSelection() {
+    const keep = grid().querySelector("[data-action=keep]");
+    if (!keep) return;
+    if (!selectedTiles().length) {
+      flash("Select some photos first.");
+      return;
+    }
+    keep.click();
+  }
+
   function deleteSelection() {
     if (selectedTiles().length) grid().querySelector("[data-action=delete]").click();
   }
@@ -291,6 +301,8 @@
       deleteSelection();
     } else if (event.key.toLowerCase() === "a" && !event.ctrlKey && !event.metaKey && !event.altKey) {
       acceptSelection();
+    } else if (event.key.toLowerCase() === "k" && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      keepSelection();
     } else if (/^[0-9]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const bucket = document.querySelector(`#sidebar [data-key="${event.key}"]`);
       if (bucket) moveSelectionTo(bucket.dataset.dropTarget);

@@ -11,6 +11,7 @@ its own static files, so nothing is fetched from a CDN.
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import F
 from django.http import Http404
 from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
@@ -27,8 +28,10 @@ from tasks.api_schemas import (
     Error,
     ImageOut,
     ImagePage,
+    Kept,
     Move,
     Moved,
+    ReviewPage,
     RunIn,
     RunOut,
     Selection,
@@ -39,7 +42,7 @@ from tasks.api_schemas import (
     UploadReport,
 )
 from tasks.forms import CategoryForm
-from tasks.models import ApiKey, BadCursor, Task, TrainingRun
+from tasks.models import REVIEW_QUEUES, ApiKey, BadCursor, Task, TrainingRun
 from tasks.throttling import Throttled, classify_rate
 
 UNAUTHORIZED = (
@@ -342,6 +345,56 @@ def delete_images(request, task: UUID, payload: Selection):
     deleted = selected.delete_with_files()
     runs.suggest_in_background(found.pk)
     return {"deleted": deleted, "not_found": [code for code in payload.images if code not in known]}
+
+
+@api.post(
+    "/tasks/{uuid:task}/images/keep",
+    response={200: Kept, 400: Error, 404: Error},
+    tags=["review"],
+)
+def keep_images(request, task: UUID, payload: Selection):
+    """Keep these photos as they are: the mislabel and outlier queues hold them no more."""
+    found = owned_task(request, task)
+    selected = found.images.filter(code__in=payload.images)
+    known = set(selected.values_list("code", flat=True))
+    kept = selected.keep_as_they_are()
+    return {"kept": kept, "not_found": [code for code in payload.images if code not in known]}
+
+
+class Paging(Schema):
+    limit: int = 100
+    after: Text | None = None
+
+
+@api.get(
+    "/tasks/{uuid:task}/review/{queue}",
+    response={200: ReviewPage, 400: Error, 404: Error},
+    tags=["review"],
+)
+def review_queue(request, task: UUID, queue: str, paging: Query[Paging]):
+    """The photos a person should look at, most suspicious first, `limit` (1 to 500) per
+    page: `mislabels` (labelled photos that a head fitted without them puts in another
+    category), `unsure` (Unsorted photos whose suggestion barely leads the next
+    category), `outliers` (photos far from every category's photos). Fix one by moving
+    it (`images/move`), or keep it as it is (`images/keep`)."""
+    found = owned_task(request, task)
+    if queue not in REVIEW_QUEUES:
+        raise Http404(f"No review queue named “{queue}”: {', '.join(REVIEW_QUEUES)}.")
+    if not 1 <= paging.limit <= 500:
+        raise ApiError(400, "limit: between 1 and 500.")
+    chosen = REVIEW_QUEUES[queue]
+    images = (
+        found.images.select_related("category", "suggestion")
+        .in_review(chosen)
+        .annotate(score=F(chosen.rank))
+    )
+    try:
+        page, next_cursor = images.page_ranked(
+            paging.after, paging.limit, chosen.rank, chosen.ascending
+        )
+    except BadCursor:
+        raise ApiError(400, "after: not a cursor this API gave out.") from None
+    return {"count": images.count(), "items": page, "next": next_cursor}
 
 
 @api.get(

@@ -93,8 +93,10 @@ class ImageOut(Schema):
     category: str | None = Field(description="The category's name; null is Unsorted.")
     suggestion: Suggestion | None = Field(
         description="For an Unsorted image: the category a head fitted on the labelled "
-        "images suggests, refreshed in the background after each change; null while "
-        "there is none (fewer than two categories hold photos, or not computed yet)."
+        "images suggests. For a labelled image: the category that a head fitted without "
+        "it prefers to its own (a suspected mislabel), or null when the heads agree with "
+        "its label. Refreshed in the background after each change; null while there is "
+        "none (fewer than two categories hold photos, or not computed yet)."
     )
     format: str
     width: int
@@ -109,7 +111,7 @@ class ImageOut(Schema):
 
     @staticmethod
     def resolve_suggestion(image):
-        if image.category_id or image.suggestion is None:
+        if image.suggestion is None:
             return None
         return {"category": image.suggestion.name, "score": image.suggestion_score}
 
@@ -158,6 +160,40 @@ class Moved(Schema):
 class Deleted(Schema):
     deleted: int
     not_found: list[UUID]
+
+
+class Kept(Schema):
+    kept: int
+    not_found: list[UUID]
+
+
+class ReviewItem(Schema):
+    code: UUID
+    category: str | None = Field(description="The category's name; null is Unsorted.")
+    suggested: str | None = Field(
+        description="The category the photo seems to belong to, if any.", alias="suggestion"
+    )
+    score: float = Field(
+        description="What ranks the queue: for mislabels, the probability of the suggested "
+        "category from a head fitted without the photo (highest first); for unsure, the "
+        "suggestion's lead over the next category (lowest first); for outliers, the "
+        "distance to the nearest category over the labelled photos' usual one (above 1, "
+        "highest first)."
+    )
+
+    @staticmethod
+    def resolve_category(image):
+        return image.category.name if image.category else None
+
+    @staticmethod
+    def resolve_suggestion(image):
+        return image.suggestion.name if image.suggestion else None
+
+
+class ReviewPage(Schema):
+    count: int
+    items: list[ReviewItem]
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
 
 
 class RunIn(Schema):

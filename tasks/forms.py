@@ -81,8 +81,9 @@ class SelectionForm(forms.Form):
 
 
 class AcceptSuggestionsForm(forms.Form):
-    """The selected Unsorted photos' suggestions, or with none selected, every one that
-    scores at least at_least percent."""
+    """The selected photos' suggestions (for a labelled photo, the category it seems to
+    belong to instead), or with none selected, every Unsorted photo's that scores at
+    least at_least percent."""
 
     images = ImageCodesField(required=False)
     at_least = forms.IntegerField(
@@ -101,19 +102,20 @@ class AcceptSuggestionsForm(forms.Form):
         if self.cleaned_data["images"]:
             chosen = self.task.images.filter(code__in=self.cleaned_data["images"])
             return chosen.accept_suggestions()
-        return self.task.images.accept_suggestions(self.cleaned_data["at_least"] / 100)
+        unsorted = self.task.images.filter(category=None)
+        return unsorted.accept_suggestions(self.cleaned_data["at_least"] / 100)
 
 
 class MoveForm(SelectionForm):
     category = forms.CharField(error_messages={"required": "Choose where to move them."})
 
     def clean_category(self):
-        """A category of this task, or None for Unsorted: any side-bar entry but All."""
+        """A category of this task, or None for Unsorted."""
         try:
             destination = sidebar.entry(self.task, self.cleaned_data["category"])
         except sidebar.UnknownEntry:
             destination = None
-        if destination in (None, sidebar.ALL):
+        if not sidebar.is_destination(destination):
             raise ValidationError("That category is not in this task.")
         return None if destination == sidebar.UNSORTED else destination
 

@@ -20,7 +20,14 @@ from rq.timeouts import JobTimeoutException
 import trainer
 from tasks import runs
 from tasks.local_copies import local_file, local_folder
-from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
+from tasks.models import (
+    SUGGESTION_FIELDS,
+    Image,
+    ImageEmbedding,
+    Task,
+    TrainingRun,
+    delete_folder,
+)
 from trainer import export
 from trainer.backbones import FEATURES_VERSION, base_model
 from trainer.choices import LATE_MAPS_READ_BY
@@ -167,10 +174,12 @@ def embed_new_images(task_id, base_model=trainer.DEFAULT_BASE_MODEL):
 
 
 def suggest_categories(task_id):
-    """Suggest a category for each Unsorted photo of the task, from a head fitted on
-    the stored features of its labelled photos (trainer/suggestions.py), once two
-    categories hold an embedded photo. Photos not embedded yet wait for the refresh the
-    background embedding asks for when it ends."""
+    """What the labelled photos of the task say of each embedded photo, from their stored
+    features (trainer/suggestions.py), once two categories hold an embedded photo: a
+    suggested category for each Unsorted photo, a doubt about each label that heads which
+    never saw the photo would not give, and how far each photo lies from every category.
+    The suggestions are stored first, as the person waits for them; photos not embedded
+    yet wait for the refresh the background embedding asks for when it ends."""
     task = Task.objects.select_related("active_run").filter(pk=task_id).first()
     if task is None:
         return
@@ -185,30 +194,67 @@ def suggest_categories(task_id):
         embedding = (image, category, vector(features, np.float32), vector(mirrored, np.float32))
         (labelled if category else unsorted).append(embedding)
     categories = sorted({category for _, category, _, _ in labelled})
-    suggested = task.images.exclude(suggestion=None)
     if len(categories) < 2:
-        suggested.update(suggestion=None, suggestion_score=None)
-        return
-    suggested.exclude(category=None).update(suggestion=None, suggestion_score=None)
-    if not unsorted:
+        task.images.update(**dict.fromkeys(SUGGESTION_FIELDS))
         return
     active = task.active_run
     choice = active.recorded_head_choice() if active and active.base_model == base else None
-    probabilities = trainer.suggest(
-        np.stack([features for _, _, features, _ in labelled]),
-        np.stack([mirrored for _, _, _, mirrored in labelled]),
-        np.array([categories.index(category) for _, category, _, _ in labelled]),
-        np.stack([features for _, _, features, _ in unsorted]),
-        choice,
+    features, mirrored, unsorted_features = (
+        np.stack([row[column] for row in part]) if part else np.empty((0, 0), np.float32)
+        for part, column in ((labelled, 2), (labelled, 3), (unsorted, 2))
     )
-    best = probabilities.argmax(axis=1)
+    labels = np.array([categories.index(category) for _, category, _, _ in labelled])
     try:
+        suggestions = []
+        if unsorted:
+            probabilities = trainer.suggest(features, mirrored, labels, unsorted_features, choice)
+            suggestions = unsorted_suggestions(unsorted, probabilities, categories)
+            Image.objects.suggest(suggestions)  # first: the person waits for these
+        found = trainer.review(features, mirrored, labels, unsorted_features, choice)
+        far_unsorted = zip(suggestions, found.far_unsorted, strict=True)
         Image.objects.suggest(
-            (image, categories[b], float(p[b]))
-            for (image, _, _, _), b, p in zip(unsorted, best, probabilities, strict=True)
+            labelled_suggestions(labelled, labels, found, categories)
+            + [(*row[:-1], finite(far)) for row, far in far_unsorted]
         )
     except IntegrityError:  # a category was deleted meanwhile: suggest again without it
         runs.suggest_in_background(task_id)
+
+
+def unsorted_suggestions(unsorted, probabilities, categories):
+    """(image, suggested category, its probability, its lead over the runner-up, no
+    outlier score yet) for each Unsorted photo."""
+    runner_up, best = np.sort(probabilities, axis=1)[:, -2:].T
+    return [
+        (image, categories[choice], float(top), float(top - second), None)
+        for (image, *_), choice, top, second in zip(
+            unsorted, probabilities.argmax(axis=1), best, runner_up, strict=True
+        )
+    ]
+
+
+def labelled_suggestions(labelled, labels, found, categories):
+    """(image, the category a head that never saw it prefers to its own and that head's
+    probability or None and None, no margin, outlier score) for each labelled photo."""
+    rows = []
+    for (image, *_), label, scores, far in zip(
+        labelled, labels, found.doubts, found.far_labelled, strict=True
+    ):
+        preferred = int(scores.argmax()) if np.isfinite(scores).all() else label
+        doubted = preferred != label
+        rows.append(
+            (
+                image,
+                categories[preferred] if doubted else None,
+                float(scores[preferred]) if doubted else None,
+                None,
+                finite(far),
+            )
+        )
+    return rows
+
+
+def finite(value):
+    return float(value) if np.isfinite(value) else None
 
 
 def load_samples(run):

@@ -3,13 +3,14 @@ import secrets
 import shutil
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -97,6 +98,12 @@ class Task(models.Model):
     def unsorted_count(self):
         return self.images.filter(category=None).count()
 
+    def review_counts(self):
+        """{queue key: how many photos wait in it}, in one query."""
+        return self.images.aggregate(
+            **{key: Count("id", filter=queue.members) for key, queue in REVIEW_QUEUES.items()}
+        )
+
     def delete_with_files(self):
         """Delete the task, its rows, and (once that has committed) its stored files."""
         prefix = self.storage_prefix
@@ -127,7 +134,7 @@ class Category(models.Model):
     def delete(self, *args, **kwargs):
         """The category, and the suggestions of it with their scores (SET_NULL would
         keep the scores of suggestions that no longer name a category)."""
-        self.task.images.filter(suggestion=self).update(suggestion=None, suggestion_score=None)
+        self.task.images.filter(suggestion=self).update(**NO_SUGGESTION)
         return super().delete(*args, **kwargs)
 
 
@@ -158,7 +165,52 @@ def keyset_page(images, size, cursor_of):
     return page, None
 
 
-SUGGESTION_FIELDS = ("suggestion", "suggestion_score")
+# What tasks/jobs.py suggest_categories stores for each photo it scores.
+SUGGESTION_FIELDS = ("suggestion", "suggestion_score", "suggestion_margin", "outlier_score")
+NO_SUGGESTION = {"suggestion": None, "suggestion_score": None, "suggestion_margin": None}
+# An Unsorted photo is unsure when its suggestion leads the runner-up by less than this.
+UNSURE_MARGIN = 0.25
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    """Photos a person should look at, most suspicious first: members, ranked by the
+    field rank (highest first, or lowest when ascending)."""
+
+    key: str
+    title: str
+    members: Q
+    rank: str
+    ascending: bool = False
+
+    def __str__(self):
+        return self.key
+
+
+REVIEW_QUEUES = {
+    queue.key: queue
+    for queue in (
+        # Labelled photos that a head which never saw them puts in another category.
+        ReviewQueue(
+            "mislabels",
+            "Suspected mislabels",
+            Q(category__isnull=False, suggestion__isnull=False, reviewed=False),
+            "suggestion_score",
+        ),
+        # Unsorted photos whose suggestion barely leads the runner-up.
+        ReviewQueue(
+            "unsure",
+            "Unsure",
+            Q(category=None, suggestion_margin__lt=UNSURE_MARGIN),
+            "suggestion_margin",
+            ascending=True,
+        ),
+        # Photos far from every category's photos.
+        ReviewQueue(
+            "outliers", "Outliers", Q(outlier_score__gt=1, reviewed=False), "outlier_score"
+        ),
+    )
+}
 
 
 class ImageQuerySet(models.QuerySet):
@@ -174,52 +226,64 @@ class ImageQuerySet(models.QuerySet):
                 images = images.filter(id__lt=int(last))
         return keyset_page(images, size, lambda image: str(image.id))
 
-    def page_most_sure_first(self, after, size):
-        """As page, ordered by the suggestion's score, highest first (the newest first
-        among equal scores, those without one last): the cursor holds score and id."""
-        images = self.order_by(models.F("suggestion_score").desc(nulls_last=True), "-id")
+    def page_ranked(self, after, size, rank, ascending=False):
+        """As page, ordered by the field rank, highest first unless ascending (the newest
+        first among equal values, those without one last): the cursor holds value and id."""
+        field = models.F(rank)
+        images = self.order_by(
+            field.asc(nulls_last=True) if ascending else field.desc(nulls_last=True), "-id"
+        )
         if after:
             with cursor_values(after) as values:
-                score, last = values.split(":")
-                if score == "none":
-                    images = images.filter(suggestion_score=None, id__lt=int(last))
+                value, last = values.split(":")
+                if value == "none":
+                    images = images.filter(**{rank: None}, id__lt=int(last))
                 else:
+                    beyond = f"{rank}__gt" if ascending else f"{rank}__lt"
                     images = images.filter(
-                        models.Q(suggestion_score__lt=float(score))
-                        | models.Q(suggestion_score=float(score), id__lt=int(last))
-                        | models.Q(suggestion_score=None)
+                        Q(**{beyond: float(value)})
+                        | Q(**{rank: float(value)}, id__lt=int(last))
+                        | Q(**{rank: None})
                     )
 
         def cursor(image):
-            score = image.suggestion_score
-            return f"{'none' if score is None else repr(score)}:{image.id}"
+            value = getattr(image, rank)
+            return f"{'none' if value is None else repr(value)}:{image.id}"
 
         return keyset_page(images, size, cursor)
 
+    def in_review(self, queue):
+        """These images in the review queue, most suspicious first."""
+        return self.filter(queue.members)
+
     def accept_suggestions(self, at_least=0.0):
-        """Move the Unsorted images among these whose suggestion scores at least
-        at_least into the suggested categories; the codes of those moved."""
-        accepted = self.filter(
-            category=None, suggestion__isnull=False, suggestion_score__gte=at_least
-        )
+        """Move the images among these whose suggestion scores at least at_least into
+        the suggested categories (for a labelled photo, the category a head that never saw
+        it prefers); the codes of those moved."""
+        accepted = self.filter(suggestion__isnull=False, suggestion_score__gte=at_least)
         with transaction.atomic():
             codes = list(accepted.select_for_update().values_list("code", flat=True))
-            accepted.filter(code__in=codes).update(
-                category=models.F("suggestion"), suggestion=None, suggestion_score=None
-            )
+            accepted.filter(code__in=codes).update(category=models.F("suggestion"), **NO_SUGGESTION)
         return codes
 
+    def keep_as_they_are(self):
+        """A person looked at these photos in review and keeps them: no queue of doubts
+        holds them again."""
+        return self.update(reviewed=True)
+
     def suggest(self, suggestions):
-        """Store (image id, category id, score) suggestions in one statement run for each:
-        bulk_update spent 0.7 s building the expression of 1,000 rows, most of a
-        refresh that should follow a move within seconds."""
+        """Store (image id, category id, score, margin, outlier score) in one statement
+        run for each: bulk_update spent 0.7 s building the expression of 1,000 rows, most
+        of a refresh that should follow a move within seconds."""
         meta, quote = self.model._meta, connection.ops.quote_name
         table, pk = quote(meta.db_table), quote(meta.pk.column)
-        suggestion, score = (quote(meta.get_field(name).column) for name in SUGGESTION_FIELDS)
+        columns = ", ".join(
+            f"{quote(meta.get_field(name).column)} = %s" for name in SUGGESTION_FIELDS
+        )
         # Only the model's own names go into the text; the values are parameters.
-        statement = f"UPDATE {table} SET {suggestion} = %s, {score} = %s WHERE {pk} = %s"  # noqa: S608
+        statement = f"UPDATE {table} SET {columns} WHERE {pk} = %s"  # noqa: S608
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(statement, [(c, s, i) for i, c, s in suggestions])
+            cursor.executemany(statement, [(*values, image) for image, *values in suggestions])
 
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""
@@ -251,11 +315,19 @@ class Image(models.Model):
     size = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True)
     # For an Unsorted photo: the category a head fitted on the labelled photos gives it,
-    # and that head's probability (tasks/jobs.py suggest_categories).
+    # that head's probability, and its lead over the runner-up's. For a labelled photo:
+    # the category a head that never saw it prefers to its own, and that head's
+    # probability, or none (tasks/jobs.py suggest_categories).
     suggestion = models.ForeignKey(
         Category, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     suggestion_score = models.FloatField(null=True, blank=True)
+    suggestion_margin = models.FloatField(null=True, blank=True)
+    # The distance to the nearest category over what is usual among the labelled photos:
+    # above 1, the photo is far from every category's photos.
+    outlier_score = models.FloatField(null=True, blank=True)
+    # A person kept the photo as it is when a review queue showed it: doubted no more.
+    reviewed = models.BooleanField(default=False)
 
     objects = ImageQuerySet.as_manager()
 

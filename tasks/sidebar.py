@@ -1,10 +1,10 @@
 """The entries of a task's side bar, named by one key wherever a page sends one (the
 grid's `view`, the upload's `target`, the move's `category`): "all" (the whole task),
-"unsorted", or a category's code."""
+"unsorted", a review queue's key, or a category's code."""
 
 import uuid
 
-from tasks.models import Category
+from tasks.models import REVIEW_QUEUES, Category, ReviewQueue
 
 ALL = "all"
 UNSORTED = "unsorted"
@@ -15,9 +15,11 @@ class UnknownEntry(Exception):
 
 
 def entry(task, key):
-    """ALL, UNSORTED, or the task's Category with that code."""
+    """ALL, UNSORTED, a ReviewQueue, or the task's Category with that code."""
     if key in (ALL, UNSORTED):
         return key
+    if key in REVIEW_QUEUES:
+        return REVIEW_QUEUES[key]
     try:
         return task.categories.get(code=uuid.UUID(key))
     except (ValueError, Category.DoesNotExist):
@@ -26,14 +28,33 @@ def entry(task, key):
 
 def key(chosen):
     """The key that names an entry: the inverse of `entry`."""
-    return str(chosen.code) if isinstance(chosen, Category) else chosen
+    if isinstance(chosen, Category):
+        return str(chosen.code)
+    return str(chosen)
+
+
+def is_destination(chosen):
+    """Whether photos can be moved into the entry: Unsorted or a category."""
+    return chosen == UNSORTED or isinstance(chosen, Category)
 
 
 def images(task, chosen):
-    """The task's images shown under an entry, with the suggestions of those Unsorted."""
-    shown = task.images.select_related("suggestion")
+    """The task's images shown under an entry, with their categories and suggestions."""
+    shown = task.images.select_related("suggestion", "category")
     if chosen == ALL:
         return shown
     if chosen == UNSORTED:
         return shown.filter(category=None)
+    if isinstance(chosen, ReviewQueue):
+        return shown.in_review(chosen)
     return shown.filter(category=chosen)
+
+
+def page(images, chosen, after, size, most_sure=False):
+    """A page of the images shown under an entry, in its order: a review queue's most
+    suspicious first, the surest suggestions first when asked, else the newest first."""
+    if isinstance(chosen, ReviewQueue):
+        return images.page_ranked(after, size, chosen.rank, chosen.ascending)
+    if most_sure:
+        return images.page_ranked(after, size, "suggestion_score")
+    return images.page(after, size)

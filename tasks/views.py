@@ -16,7 +16,7 @@ from tasks.forms import (
     TrainForm,
 )
 from tasks.imaging import BROWSER_FORMATS
-from tasks.models import BadCursor, Category, Task, TrainingRun
+from tasks.models import REVIEW_QUEUES, BadCursor, Category, ReviewQueue, Task, TrainingRun
 from tasks.throttling import Throttled
 
 
@@ -45,16 +45,22 @@ def task_detail(request, task_code):
     if request.htmx.target == "training":
         return render(request, "tasks/_training.html", {"task": task, **training_context(task)})
     view = sidebar_entry(task, request.GET.get("view", sidebar.ALL))
-    context = {"task": task, "view": view, "view_key": sidebar.key(view)}
+    context = {
+        "task": task,
+        "view": view,
+        "view_key": sidebar.key(view),
+        "review_queue": view if isinstance(view, ReviewQueue) else None,
+    }
     if request.htmx.target == "sidebar":
         return render(request, "tasks/_sidebar.html", {**context, **sidebar_context(task)})
     cursor = request.GET.get("cursor")
     # Unsorted may show the photos whose suggestion is surest first, to accept them.
     most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
     shown = sidebar.images(task, view)
-    page = shown.page_most_sure_first if most_sure else shown.page
     try:
-        images, next_cursor = page(cursor, settings.VIZE_GRID_PAGE_SIZE)
+        images, next_cursor = sidebar.page(
+            shown, view, cursor, settings.VIZE_GRID_PAGE_SIZE, most_sure
+        )
     except BadCursor:
         return HttpResponseBadRequest("That page of the grid does not exist.")
     context.update(images=images, next_cursor=next_cursor, order=MOST_SURE if most_sure else "")
@@ -78,10 +84,14 @@ def sidebar_entry(task, key):
 def sidebar_context(task):
     categories = list(task.categories_with_counts())
     unsorted_count = task.unsorted_count()
+    waiting = task.review_counts()
     return {
         "categories": categories,
         "unsorted_count": unsorted_count,
         "image_count": unsorted_count + sum(category.image_count for category in categories),
+        "review_queues": [
+            (queue, waiting[key]) for key, queue in REVIEW_QUEUES.items() if waiting[key]
+        ],
     }
 
 
@@ -226,7 +236,24 @@ def suggestions_accept(request, task_code):
     else:
         messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
-    return after_selection_change(request, task, accepted if view == sidebar.UNSORTED else [])
+    # Accepted photos leave every view but All: they move to another category.
+    return after_selection_change(request, task, [] if view == sidebar.ALL else accepted)
+
+
+@require_POST
+def images_keep(request, task_code):
+    task = owned_task(request, task_code)
+    form = SelectionForm(request.POST, task=task)
+    if not form.is_valid():
+        return selection_refused(request, task, form)
+    images = form.selected_images()
+    codes = list(images.values_list("code", flat=True))
+    kept = images.keep_as_they_are()
+    messages.success(
+        request, f"Kept {images_count(kept)} as they are: review will not show them again."
+    )
+    view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
+    return after_selection_change(request, task, codes if isinstance(view, ReviewQueue) else [])
 
 
 def images_count(count):

@@ -25,6 +25,7 @@ PARAMETERS = {
     "run": lambda objects: objects["run"].code,
     "key_id": lambda objects: objects["key"].pk,
     "classifier_id": lambda objects: objects["task"].watson_id,
+    "queue": lambda objects: "mislabels",
 }
 
 

@@ -31,6 +31,7 @@ _HEAVY = {
     "train": "trainer.training",
     "embed": "trainer.embedding",
     "suggest": "trainer.suggestions",
+    "review": "trainer.suggestions",
 }
 
 
