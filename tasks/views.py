@@ -249,9 +249,8 @@ def images_keep(request, task_code):
     images = form.selected_images()
     codes = list(images.values_list("code", flat=True))
     kept = images.keep_as_they_are()
-    messages.success(
-        request, f"Kept {images_count(kept)} as they are: review will not show them again."
-    )
+    as_it_is = "as it is" if kept == 1 else "as they are"
+    messages.success(request, f"Kept {images_count(kept)} {as_it_is}: review will not ask again.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     return after_selection_change(request, task, codes if isinstance(view, ReviewQueue) else [])
 

@@ -147,3 +147,33 @@ def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
     assert count_of(page, "ants") == "0"
     assert page.locator('#sidebar [data-name="Unsorted"] .count').inner_text() == "1"
     assert "Accepted the suggestions of 1 image." in page.inner_text("#messages")
+
+
+def test_a_suspected_mislabel_is_fixed_with_the_key_a_and_an_outlier_kept_with_k(page, db):
+    from django.db import connections
+
+    from tasks.models import Category, Image
+
+    sign_up_and_create_task(page, ["ants", "bees"])
+    photos = {f"{i}.png": images.png(color) for i, color in enumerate(images.colors(3))}
+    drop_files(page, '#sidebar [data-name="ants"]', photos)
+    wait_for_count(page, "ants", 3)
+    bees = Category.objects.get(name="bees")
+    suspected, far, _ = Image.objects.order_by("-id")
+    Image.objects.filter(pk=suspected.pk).update(suggestion=bees, suggestion_score=0.9)
+    Image.objects.filter(pk=far.pk).update(outlier_score=2.5)
+    connections.close_all()  # left open, this thread's session outlives the test database
+    page.reload()
+    page.click("#sidebar a:has-text('Suspected mislabels')")
+    assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "ants → bees · 90 %"
+
+    page.click("#tiles .tile >> nth=0")
+    page.keyboard.press("a")
+    wait_for_count(page, "bees", 1)
+    assert page.locator("#tiles .tile").count() == 0
+    page.click("#sidebar a:has-text('Outliers')")
+    page.click("#tiles .tile >> nth=0")
+    page.keyboard.press("k")
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 0")
+    assert "Kept 1 image as it is: review will not ask again." in page.inner_text("#messages")
+    assert count_of(page, "ants") == "2"

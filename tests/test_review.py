@@ -10,7 +10,7 @@ from django.urls import reverse
 from tasks import jobs
 from tasks.models import Image
 from tests.helpers import V1, add_pictures
-from trainer.suggestions import out_of_fold, outlier_scores
+from trainer.suggestions import out_of_fold, outlier_scores, sampled
 
 
 @pytest.fixture
@@ -86,6 +86,15 @@ def test_a_photo_far_from_every_category_is_an_outlier_and_the_others_are_not():
     assert on_unsorted[0] > 1
     assert (on_unsorted[1:] < 1).all()
     assert (on_labelled < 1).all()
+
+
+def test_a_sample_of_many_photos_keeps_every_category_in_proportion():
+    labels = np.array([0] * 900 + [1] * 97 + [2] * 3)
+
+    rows = sampled(labels, np.arange(1000), np.random.default_rng(0), at_most=100)
+
+    assert np.bincount(labels[rows]).tolist() == [90, 10, 1]
+    assert len(set(rows.tolist())) == len(rows)
 
 
 # The queues, from real photos

@@ -23,6 +23,10 @@ from trainer import heads
 UNTRAINED_CHOICE = heads.HeadChoice(c=10.0, temperature=1.0, view="all")
 # Each labelled photo is scored by a head fitted on the other folds of its category.
 DOUBT_FOLDS = 5
+# Beyond this many labelled photos, each head is fitted on (and distances are measured
+# to) a sample of them, every category kept in proportion: at 20,000 photos the full
+# refresh would take minutes of the worker after every move.
+AT_MOST = heads.CHOICE_ROWS
 # A photo's distance to a category: the mean over its nearest photos of that category.
 NEAREST = 5
 # Outliers lie beyond the labelled photos' own distances by this many interquartile
@@ -41,8 +45,23 @@ def suggest(features, mirrored, labels, unsorted, trained_choice=None):
     (features, their mirror images' and labels) with the (C, temperature, view) a
     trained model chose, or the fixed settings without one."""
     choice = head_choice(trained_choice)
-    model = heads.fit(features, mirrored, labels, choice.c, 0, choice.view)
+    rows = sampled(labels, np.arange(len(labels)), np.random.default_rng(0))
+    model = heads.fit(features, mirrored, labels, choice.c, 0, choice.view, rows=rows)
     return heads.probabilities(model, unsorted, choice)
+
+
+def sampled(labels, rows, rng, at_most=AT_MOST):
+    """rows, or beyond at_most of them a sample of each category's in proportion (at
+    least one each, so that every head knows every category)."""
+    if len(rows) <= at_most:
+        return rows
+    share = at_most / len(rows)
+    return np.concatenate(
+        [
+            rng.choice(members, max(1, round(share * len(members))), replace=False)
+            for members in (rows[labels[rows] == category] for category in np.unique(labels))
+        ]
+    )
 
 
 def out_of_fold(features, mirrored, labels, trained_choice=None, seed=0):
@@ -62,18 +81,17 @@ def out_of_fold(features, mirrored, labels, trained_choice=None, seed=0):
         held_out = np.flatnonzero(folds == fold)
         if len(held_out) == 0:
             continue
-        model = heads.fit(
-            features, mirrored, labels, choice.c, seed, choice.view, rows=folds != fold
-        )
+        rows = sampled(labels, np.flatnonzero(folds != fold), rng)
+        model = heads.fit(features, mirrored, labels, choice.c, seed, choice.view, rows=rows)
         scores[held_out] = heads.probabilities(model, features[held_out], choice)
     return scores
 
 
 def distances_to_categories(features, labels, photos, labelled_rows=None):
     """(len(photos), categories): the cosine distance of each photo to each category, the
-    mean over its NEAREST closest labelled photos of that category (features, labels),
-    on the final features. labelled_rows: for photos that are themselves labelled, their
-    row among the labelled ones (-1 for the others), so that no photo counts itself."""
+    mean over its NEAREST closest photos of that category among the labelled ones
+    (features, labels), on the final features. labelled_rows: for photos that are among
+    those labelled ones, their row there (-1 for the others), so no photo counts itself."""
     known = heads.normalise(heads.in_view(features, "final"))
     asked = heads.normalise(heads.in_view(photos, "final"))
     categories = labels.max() + 1
@@ -97,18 +115,22 @@ def outlier_scores(features, labels, unsorted):
     """(labelled scores, unsorted scores): each photo's distance to its nearest category
     over the fence that the labelled photos' own distances set; above 1, an outlier.
     A photo alone in its category has no distance of its own and scores NaN."""
+    reference = np.sort(sampled(labels, np.arange(len(labels)), np.random.default_rng(0)))
+    row_in_reference = np.full(len(labels), -1)
+    row_in_reference[reference] = np.arange(len(reference))
+    known, known_labels = features[reference], labels[reference]
     with np.errstate(all="ignore"):  # a photo alone in its category: mean of nothing
-        own = distances_to_categories(features, labels, features, np.arange(len(labels)))
+        own = distances_to_categories(known, known_labels, features, row_in_reference)
         nearest_labelled = np.nanmin(own, axis=1)
         nearest_unsorted = (
-            np.nanmin(distances_to_categories(features, labels, unsorted), axis=1)
+            np.nanmin(distances_to_categories(known, known_labels, unsorted), axis=1)
             if len(unsorted)
             else np.empty(0, np.float32)
         )
-    known = nearest_labelled[np.isfinite(nearest_labelled)]
-    if len(known) < 4:
+    usual = nearest_labelled[np.isfinite(nearest_labelled)]
+    if len(usual) < 4:
         return np.full(len(labels), np.nan), np.full(len(unsorted), np.nan)
-    low, high = np.percentile(known, [25, 75])
+    low, high = np.percentile(usual, [25, 75])
     fence = high + OUTLIER_FENCE_IQRS * (high - low)
     return nearest_labelled / fence, nearest_unsorted / fence
 
