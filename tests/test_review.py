@@ -47,12 +47,14 @@ def queued(client, task, queue, **query):
 
 
 def clusters(per_category=12, categories=3, seed=0):
-    """Features of photos in tight clusters, one per category, with their mirror images."""
+    """Features of photos in clusters, one per category, some photos nearer their centre
+    than others, as photos are; with their mirror images."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(categories, 1960)) * 3
     labels = np.repeat(np.arange(categories), per_category)
-    features = (centres[labels] + rng.normal(size=(len(labels), 1960))).astype(np.float32)
-    return features, features + 0.01, labels
+    spread = rng.uniform(0.5, 1.5, size=(len(labels), 1))
+    features = centres[labels] + spread * rng.normal(size=(len(labels), 1960))
+    return features.astype(np.float32), features.astype(np.float32) + 0.01, labels
 
 
 def test_out_of_fold_scores_doubt_a_flipped_label_and_trust_the_others():
