@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 from features import DATASETS, features_of, fixed_split
+from threadpoolctl import threadpool_limits
 
 from trainer import heads
 from trainer.suggestions import out_of_fold, outlier_scores
@@ -78,7 +79,8 @@ def main():
     args = parser.parse_args()
     for name in args.sets:
         features, mirrored, labels = train_features(name, args.cache_dir)
-        trained = heads.choose(features, mirrored, labels, 0)
+        with threadpool_limits(1):  # what a trained model would have chosen
+            trained = heads.choose(features, mirrored, labels, 0)
         for title, choice in (("before a model", None), ("with the trained head", trained)):
             recorded = choice and (choice.c, choice.temperature, choice.view)
             found, lengths, seconds = [], [], []
