@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
-from trainer import heads
+from trainer import heads, operating_points
 from trainer.choices import HOLDOUT_MIN_PER_CATEGORY
 
 HOLDOUT_FRACTION = 0.2
@@ -86,4 +86,5 @@ def metrics(true, probabilities, classes, method):
             for i, name in enumerate(classes)
         ],
         "confusion": confusion_matrix(true, predicted, labels=label_range).tolist(),
+        "operating_points": operating_points.curve(true, probabilities, classes),
     }

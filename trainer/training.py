@@ -358,6 +358,9 @@ def describe(out_dir, config, classes, metrics, samples):
         "input": "float32 pixels (n, 3, size, size) after the preprocessing above",
         "output": "scores (n, classes): softmax probabilities in the order of classes",
         "metrics": metrics,
+        # Below this top score the model answers "needs review" (portable.ranked); a
+        # person may choose another point, which the server and the export then apply.
+        "operating_point": {"threshold": metrics["operating_points"]["suggested"]},
         "image_count": len(samples),
         "class_counts": {name: sum(s.label == name for s in samples) for name in classes},
         "seed": config.seed,
