@@ -20,7 +20,14 @@ from rq.timeouts import JobTimeoutException
 import trainer
 from tasks import runs
 from tasks.local_copies import local_file, local_folder
-from tasks.models import Image, ImageEmbedding, Task, TrainingRun, delete_folder
+from tasks.models import (
+    Image,
+    ImageEmbedding,
+    Task,
+    TrainingRun,
+    delete_files,
+    delete_folder,
+)
 from trainer import export
 from trainer.backbones import FEATURES_VERSION, base_model
 from trainer.choices import LATE_MAPS_READ_BY
@@ -112,19 +119,29 @@ def is_file_error(error):
 
 
 def package_run(run_id):
-    """Package the model zip of a ready run (trainer/export.py), once."""
+    """Package the model zip of a ready run (trainer/export.py) at its operating point,
+    once; then remove the zips of the points it had before."""
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or run.status != TrainingRun.Status.READY or run.export_ready:
         return
-    if default_storage.exists(run.export_file):  # packaged before the run recorded it
-        run.packaged()
-        return
+    threshold = run.operating_threshold
+    # A zip stored under the name is one packaged at this point before the run recorded it.
+    if not default_storage.exists(run.export_file):
+        store_model_zip(run, threshold)
+    if run.packaged(threshold):  # else the point changed meanwhile: a later job packages
+        _, names = default_storage.listdir(run.model_folder)
+        older = [f"{run.model_folder}/{name}" for name in names if name.endswith(".zip")]
+        delete_files(default_storage, [name for name in older if name != run.export_file])
+
+
+def store_model_zip(run, threshold):
     try:
         with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
             packaged = export.package(
                 local_folder(run.model_folder),
                 Path(workspace) / "export.zip",
                 title=run.task.name,
+                threshold=threshold,
             )
             with packaged.open("rb") as handle:
                 stored = default_storage.save(run.export_file, File(handle))
@@ -134,7 +151,6 @@ def package_run(run_id):
         raise
     if stored != run.export_file:  # a concurrent job stored it first
         default_storage.delete(stored)
-    run.packaged()
 
 
 EMBEDDING_CHUNK = 64
@@ -282,7 +298,8 @@ def store_model(run, model_dir):
 
 
 def finish(run, images, result, folder):
-    """Ready and active, unless the run was stopped meanwhile."""
+    """Ready at the suggested operating point and active, unless the run was stopped
+    meanwhile."""
     misclassified = [
         {
             "image": str(images[mistake["index"]].code),
@@ -292,6 +309,7 @@ def finish(run, images, result, folder):
         }
         for mistake in result.misclassified
     ]
-    if not run.finish(result.metrics, misclassified, folder):
+    suggested = result.metrics["operating_points"]["suggested"]
+    if not run.finish(result.metrics, misclassified, folder, suggested):
         delete_folder(default_storage, folder)
         raise RunStopped
