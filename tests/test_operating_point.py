@@ -3,6 +3,7 @@ review": through the API and on the run page. That the server and predict.py the
 answer alike is tested end to end in test_api_training.py."""
 
 import pytest
+from django.urls import reverse
 
 from tests.helpers import V1
 from trainer.operating_points import THRESHOLDS
@@ -34,7 +35,19 @@ def ready(task):
         mode="fast",
         status="ready",
         model_folder="models/ready",
-        metrics={"accuracy": 0.9, "operating_points": curve(covered, precise)},
+        metrics={
+            "method": "hold-out of 20% of the images",
+            "evaluated": 50,
+            "accuracy": 0.9,
+            "accuracy_low": 0.79,
+            "accuracy_high": 0.96,
+            "categories": [
+                {"name": name, "precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 25}
+                for name in ("ants", "bees")
+            ],
+            "confusion": [[23, 2], [3, 22]],
+            "operating_points": curve(covered, precise),
+        },
         operating_threshold=0.9,
         export_ready=True,
     )
@@ -92,3 +105,42 @@ def test_a_run_still_training_has_no_operating_point_to_set(api, task):
     response = put(api, run, {"threshold": 0.5})
     assert response.status_code == 409
     assert response.json()["detail"].endswith("only a ready run answers.")
+
+
+def choose_on_the_page(client, run, threshold):
+    url = reverse("tasks:run_operating_point", args=[run.task.code, run.code])
+    return client.post(url, {"threshold": threshold}, follow=True)
+
+
+def test_the_run_page_offers_the_points_with_the_chosen_one_checked(owner_client, ready):
+    html = owner_client.get(ready.get_absolute_url()).content.decode()
+    assert "84 % of photos get an automatic answer, at 98.5 % precision" in html
+    assert 'value="0.9" checked' in html
+    assert 'value="0.92"' in html
+
+
+def test_the_run_page_leaves_out_points_that_answer_the_same_photos(owner_client, ready):
+    html = owner_client.get(ready.get_absolute_url()).content.decode()
+    assert 'value="0.0"' in html and 'value="0.3"' not in html  # both answer every photo
+    assert 'value="0.92"' in html and 'value="0.94"' not in html  # both answer 80 %
+
+
+def test_the_run_page_form_changes_the_point(owner_client, ready, training_queue):
+    response = choose_on_the_page(owner_client, ready, "0.95")
+    assert response.redirect_chain[-1][0].endswith("#operating-point")
+    assert 'value="0.95" checked' in response.content.decode()
+    ready.refresh_from_db()
+    assert (ready.operating_threshold, ready.export_ready) == (0.95, False)
+
+
+def test_the_run_page_refuses_a_point_out_of_bounds_and_says_why(owner_client, ready):
+    response = choose_on_the_page(owner_client, ready, "1")
+    assert "threshold must be a top score from 0 up to, not including, 1" in (
+        response.content.decode()
+    )
+    ready.refresh_from_db()
+    assert ready.operating_threshold == 0.9
+
+
+def test_the_run_page_form_of_another_users_run_is_not_found(outsider_client, ready):
+    assert choose_on_the_page(outsider_client, ready, "0.5").status_code == 404
