@@ -114,7 +114,7 @@ def choose_on_the_page(client, run, threshold):
 
 def test_the_run_page_offers_the_points_with_the_chosen_one_checked(owner_client, ready):
     html = owner_client.get(ready.get_absolute_url()).content.decode()
-    assert "84 % of photos get an automatic answer, at 98.5 % precision" in html
+    assert "at 98.5 % precision, 84 % of photos get an automatic answer" in html
     assert 'value="0.9" checked' in html
     assert 'value="0.92"' in html
 
