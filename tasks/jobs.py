@@ -128,7 +128,8 @@ def package_run(run_id):
     # A zip stored under the name is one packaged at this point before the run recorded it.
     if not default_storage.exists(run.export_file):
         store_model_zip(run, threshold)
-    if run.packaged(threshold):  # else the point changed meanwhile: a later job packages
+    # Else the point changed meanwhile: the change, or the next download, packages again.
+    if run.packaged(threshold):
         _, names = default_storage.listdir(run.model_folder)
         older = [f"{run.model_folder}/{name}" for name in names if name.endswith(".zip")]
         delete_files(default_storage, [name for name in older if name != run.export_file])
@@ -136,9 +137,12 @@ def package_run(run_id):
 
 def store_model_zip(run, threshold):
     try:
+        # The model's files, not the zips of its earlier points (copied from object storage).
+        _, names = default_storage.listdir(run.model_folder)
+        model_files = [name for name in names if not name.endswith(".zip")]
         with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
             packaged = export.package(
-                local_folder(run.model_folder),
+                local_folder(run.model_folder, model_files),
                 Path(workspace) / "export.zip",
                 title=run.task.name,
                 threshold=threshold,

@@ -10,6 +10,7 @@ import zipfile
 import django_rq
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq import SimpleWorker
 
@@ -214,6 +215,8 @@ def test_a_changed_operating_point_packages_the_model_zip_again(
     description = json.loads((folder / "model.json").read_text())
     assert description["operating_point"] == {"threshold": 0.75}
     assert "below 0.75 (the operating point)" in (folder / "model_card.md").read_text()
+    _, stored = default_storage.listdir(f"tasks/{task}/runs/{run}")
+    assert [name for name in stored if name.endswith(".zip")] == ["export-0.75.zip"]
 
 
 def test_the_page_download_serves_the_same_zip(owner_client, api, trained):
