@@ -21,32 +21,32 @@ def held_out():
 
 
 def test_answering_every_photo_covers_all_at_the_plain_accuracy():
-    curve = operating_points.curve(*held_out(), CLASSES)
+    curve = operating_points.curve(*held_out(), CLASSES, "hold-out")
     assert (curve["coverage"][0], curve["precision"][0]) == (1.0, 0.75)
 
 
 def test_a_threshold_answers_only_the_photos_whose_top_score_reaches_it():
-    curve = operating_points.curve(*held_out(), CLASSES)
+    curve = operating_points.curve(*held_out(), CLASSES, "hold-out")
     assert (at(curve["coverage"], 0.7), at(curve["precision"], 0.7)) == (0.75, 0.6667)
     assert (at(curve["coverage"], 0.75), at(curve["precision"], 0.75)) == (0.5, 1.0)
 
 
 def test_each_category_is_costed_over_the_photos_predicted_in_it():
-    ants, bees = operating_points.curve(*held_out(), CLASSES)["categories"]
+    ants, bees = operating_points.curve(*held_out(), CLASSES, "hold-out")["categories"]
     assert ants["name"] == "ants"
     assert (at(ants["coverage"], 0.8), at(ants["precision"], 0.8)) == (0.3333, 1.0)
     assert (at(bees["coverage"], 0.0), at(bees["precision"], 0.0)) == (1.0, 1.0)
 
 
 def test_a_threshold_that_answers_nothing_has_no_precision():
-    curve = operating_points.curve(*held_out(), CLASSES)
+    curve = operating_points.curve(*held_out(), CLASSES, "hold-out")
     assert (at(curve["coverage"], 0.99), at(curve["precision"], 0.99)) == (0.25, 1.0)
     bees = curve["categories"][1]
     assert (at(bees["coverage"], 0.99), at(bees["precision"], 0.99)) == (0.0, None)
 
 
 def test_the_suggested_threshold_is_the_lowest_from_which_precision_reaches_the_target():
-    curve = operating_points.curve(*held_out(), CLASSES)
+    curve = operating_points.curve(*held_out(), CLASSES, "hold-out")
     assert curve["target_precision"] == TARGET_PRECISION
     assert curve["suggested"] == 0.75
 
@@ -54,7 +54,7 @@ def test_the_suggested_threshold_is_the_lowest_from_which_precision_reaches_the_
 def test_a_model_right_on_every_photo_answers_them_all():
     _, probabilities = held_out()
     right = probabilities.argmax(axis=1)
-    assert operating_points.curve(right, probabilities, CLASSES)["suggested"] == 0.0
+    assert operating_points.curve(right, probabilities, CLASSES, "hold-out")["suggested"] == 0.0
 
 
 def test_a_precision_that_dips_again_above_the_target_is_not_suggested():

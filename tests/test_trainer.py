@@ -197,6 +197,16 @@ def twelve_of_each(tmp_path_factory):
     return {"discs": chosen[:12], "squares": chosen[12:]}
 
 
+def test_a_fast_run_measured_on_a_hold_out_costs_its_operating_points_on_every_image(
+    twelve_of_each, model_cache, tmp_path
+):
+    result = trainer.train(config(model_cache), samples(twelve_of_each), tmp_path)
+    assert result.metrics["evaluated"] == 5
+    curve = result.metrics["operating_points"]
+    assert curve["method"] == "5-fold out-of-fold scores of all 24 images"
+    assert curve["evaluated"] == 24
+
+
 def test_accurate_mode_keeps_the_fast_model_when_fine_tuning_does_not_score_better(
     twelve_of_each, model_cache, tmp_path
 ):

@@ -31,11 +31,11 @@ THRESHOLDS = (
 TARGET_PRECISION = 0.98
 
 
-def curve(true, probabilities, classes):
+def curve(true, probabilities, classes, method):
     """The metrics entry: for each of THRESHOLDS, the coverage and precision of the
     photos whose top score reaches it, overall and per predicted category (None where
     there is nothing to share), and the suggested threshold. true indexes classes;
-    probabilities are held-out scores (photos, classes)."""
+    probabilities are held-out scores (photos, classes), measured by method."""
     top = probabilities.max(axis=1)
     predicted = probabilities.argmax(axis=1)
     correct = predicted == true
@@ -51,6 +51,8 @@ def curve(true, probabilities, classes):
 
     overall = costs(np.ones(len(true), dtype=bool))
     return {
+        "method": method,
+        "evaluated": len(true),
         "thresholds": list(THRESHOLDS),
         **overall,
         "categories": [{"name": name, **costs(predicted == i)} for i, name in enumerate(classes)],
