@@ -10,6 +10,7 @@ its own static files, so nothing is fetched from a CDN.
 
 from uuid import UUID
 
+from django.core import exceptions
 from django.db import transaction
 from django.db.models import F
 from django.http import Http404
@@ -31,6 +32,7 @@ from tasks.api_schemas import (
     Kept,
     Move,
     Moved,
+    OperatingPointIn,
     ReviewPage,
     RunIn,
     RunOut,
@@ -493,6 +495,25 @@ def activate_run(request, task: UUID, run: UUID):
     return found
 
 
+@api.put(
+    "/tasks/{uuid:task}/runs/{uuid:run}/operating-point",
+    response={200: RunOut, 400: Error, 404: Error, 409: Error},
+    tags=["training"],
+)
+def choose_operating_point(request, task: UUID, run: UUID, payload: OperatingPointIn):
+    """Below this top score, classify answers `"label": null, "needs_review": true` with
+    the run's model, and so does the predict.py of its model zip, which is packaged
+    again. The run's `metrics.operating_points` say what each threshold costs."""
+    found = owned_run(owned_task(request, task), run)
+    try:
+        chosen = runs.choose_operating_point(found, payload.threshold)
+    except exceptions.ValidationError as refusal:
+        raise ApiError(400, refusal.messages[0]) from None
+    if not chosen:
+        raise ApiError(409, f"Run {run} is {found.status}; only a ready run answers.")
+    return found
+
+
 # Classification
 
 
@@ -553,7 +574,13 @@ def classify(
 def classified(name, prediction, run_code, threshold):
     scores = [{"category": c, "score": s} for c, s in prediction.scores if s >= threshold]
     label = prediction.label if scores and scores[0]["category"] == prediction.label else None
-    return {"name": name, "label": label, "scores": scores, "run": run_code}
+    return {
+        "name": name,
+        "label": label,
+        "needs_review": prediction.needs_review,
+        "scores": scores,
+        "run": run_code,
+    }
 
 
 @api.post(

@@ -212,6 +212,25 @@ class RunIn(Schema):
     )
 
 
+class OperatingPointIn(Schema):
+    threshold: float = Field(
+        description="Below this top score the model answers “needs review”: 0 up to, not "
+        "including, 1; 0 answers every photo."
+    )
+
+
+class OperatingPointOut(Schema):
+    threshold: float = Field(description="Below this top score, classify answers needs_review.")
+    suggested: float | None = Field(
+        description="The lowest threshold whose held-out precision reaches the target "
+        "(metrics.operating_points)."
+    )
+    coverage: float | None = Field(
+        description="The share of held-out photos answered at this threshold, where measured."
+    )
+    precision: float | None = Field(description="The precision of those answered, where measured.")
+
+
 class RunOut(Schema):
     code: UUID
     status: TrainingRun.Status
@@ -230,6 +249,9 @@ class RunOut(Schema):
     export_failure: str = Field(
         description="Why the last packaging of the model zip failed; empty if it did not."
     )
+    operating_point: OperatingPointOut | None = Field(
+        description="When the model answers and when it asks for review; null until ready."
+    )
 
     @staticmethod
     def resolve_stage(run):
@@ -247,7 +269,12 @@ class Score(Schema):
 
 class Classified(Schema):
     name: str
-    label: str | None = Field(description="The best category; null for none of them.")
+    label: str | None = Field(
+        description="The best category; null for none of them, or when it needs review."
+    )
+    needs_review: bool = Field(
+        description="The top score is below the run's operating point: a person should look."
+    )
     scores: list[Score]
     run: UUID | None = Field(description="The run that answered; null for general.")
 

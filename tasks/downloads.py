@@ -18,8 +18,11 @@ def thumbnail(image):
 
 
 def model_zip(run):
-    """A ready run's packaged model zip (runs.model_zip says when there is one)."""
-    return stored_file(run.export_file, "application/zip", True, run.export_filename)
+    """A ready run's packaged model zip (runs.model_zip says when there is one). Its URL
+    stays when its operating point, and so the zip, changes: the browser asks again."""
+    response = stored_file(run.export_file, "application/zip", True, run.export_filename)
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 def stored_file(name, content_type, as_attachment, filename):

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from tasks import runs, sidebar
-from tasks.models import Category, Task
+from tasks.models import Category, Task, check_operating_threshold
 from trainer.choices import (
     BASE_MODELS,
     DEFAULT_BASE_MODEL,
@@ -121,6 +121,23 @@ class MoveForm(SelectionForm):
 
     def save(self):
         return self.selected_images().update(category=self.cleaned_data["category"])
+
+
+class OperatingPointForm(forms.Form):
+    """The top score below which a ready run's model answers "needs review"."""
+
+    threshold = forms.FloatField(
+        validators=[check_operating_threshold],
+        error_messages={"required": "Choose when the model should answer."},
+    )
+
+    def __init__(self, *args, run, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run = run
+
+    def save(self):
+        """Whether the run took it: only a ready run answers."""
+        return runs.choose_operating_point(self.run, self.cleaned_data["threshold"])
 
 
 def choice_field(choices, default, coerce=str, **kwargs):

@@ -26,6 +26,7 @@ from tasks.models import (
     ImageEmbedding,
     Task,
     TrainingRun,
+    delete_files,
     delete_folder,
 )
 from trainer import export
@@ -119,19 +120,33 @@ def is_file_error(error):
 
 
 def package_run(run_id):
-    """Package the model zip of a ready run (trainer/export.py), once."""
+    """Package the model zip of a ready run (trainer/export.py) at its operating point,
+    once; then remove the zips of the points it had before."""
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or run.status != TrainingRun.Status.READY or run.export_ready:
         return
-    if default_storage.exists(run.export_file):  # packaged before the run recorded it
-        run.packaged()
-        return
+    threshold = run.operating_threshold
+    # A zip stored under the name is one packaged at this point before the run recorded it.
+    if not default_storage.exists(run.export_file):
+        store_model_zip(run, threshold)
+    # Else the point changed meanwhile: the change, or the next download, packages again.
+    if run.packaged(threshold):
+        _, names = default_storage.listdir(run.model_folder)
+        older = [f"{run.model_folder}/{name}" for name in names if name.endswith(".zip")]
+        delete_files(default_storage, [name for name in older if name != run.export_file])
+
+
+def store_model_zip(run, threshold):
     try:
+        # The model's files, not the zips of its earlier points (copied from object storage).
+        _, names = default_storage.listdir(run.model_folder)
+        model_files = [name for name in names if not name.endswith(".zip")]
         with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
             packaged = export.package(
-                local_folder(run.model_folder),
+                local_folder(run.model_folder, model_files),
                 Path(workspace) / "export.zip",
                 title=run.task.name,
+                threshold=threshold,
             )
             with packaged.open("rb") as handle:
                 stored = default_storage.save(run.export_file, File(handle))
@@ -141,7 +156,6 @@ def package_run(run_id):
         raise
     if stored != run.export_file:  # a concurrent job stored it first
         default_storage.delete(stored)
-    run.packaged()
 
 
 EMBEDDING_CHUNK = 64
@@ -328,7 +342,8 @@ def store_model(run, model_dir):
 
 
 def finish(run, images, result, folder):
-    """Ready and active, unless the run was stopped meanwhile."""
+    """Ready at the suggested operating point and active, unless the run was stopped
+    meanwhile."""
     misclassified = [
         {
             "image": str(images[mistake["index"]].code),
@@ -338,6 +353,7 @@ def finish(run, images, result, folder):
         }
         for mistake in result.misclassified
     ]
-    if not run.finish(result.metrics, misclassified, folder):
+    suggested = result.metrics["operating_points"]["suggested"]
+    if not run.finish(result.metrics, misclassified, folder, suggested):
         delete_folder(default_storage, folder)
         raise RunStopped

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -22,6 +23,15 @@ from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
 CATEGORY_NAME_MAX_LENGTH = 100
 # What a fast run's metrics say of its head's choice, in the order TrainConfig takes it.
 CARRIED_METRICS = ("regularisation_c", "temperature", "head_features")
+
+
+def check_operating_threshold(threshold):
+    """An operating point is a top score from 0 (every photo answered) up to, not
+    including, 1 (which no photo would reach). NaN is refused too."""
+    if not 0 <= threshold < 1:
+        raise ValidationError(
+            f"threshold must be a top score from 0 up to, not including, 1; not {threshold}."
+        )
 
 
 class TaskQuerySet(models.QuerySet):
@@ -363,6 +373,8 @@ class TrainingRun(models.Model):
     A ready run's model zip is packaged by a job: waiting ──packaged──▶ packaged, or
     waiting ──packaging_failed──▶ failed (export_failure says why) ──retry_packaging──▶
     waiting. activate makes a ready run the one that answers for its task.
+    choose_operating_point changes a ready run's operating point, and so its model zip,
+    which goes back to waiting.
     """
 
     class Status(models.TextChoices):
@@ -405,6 +417,11 @@ class TrainingRun(models.Model):
     export_ready = models.BooleanField(default=False)
     # Why the last packaging of the model zip failed; empty once it succeeds.
     export_failure = models.TextField(blank=True)
+    # The top score below which the model answers "needs review" (trainer/portable.py
+    # ranked): the suggested one when the run is ready, then the person's choice. The
+    # server passes it to the model, and the model zip's model.json carries it, so that
+    # changing it needs no new model files.
+    operating_threshold = models.FloatField(default=0.0, validators=[check_operating_threshold])
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -489,8 +506,29 @@ class TrainingRun(models.Model):
 
     @property
     def export_file(self):
-        """The model zip a person downloads, packaged by a job once the run is ready."""
-        return f"{self.model_folder}/export.zip"
+        """The model zip a person downloads, packaged by a job once the run is ready, one
+        per operating point: a stored file never changes under its name, so a zip stored
+        under this one was packaged at this point."""
+        return f"{self.model_folder}/export-{self.operating_threshold!r}.zip"
+
+    @property
+    def operating_point(self):
+        """The chosen threshold, the suggested one, and the share of held-out photos
+        answered at the chosen one and their precision (None where that threshold was not
+        measured, or before the run measured any)."""
+        if self.status != self.Status.READY:
+            return None
+        curve = (self.metrics or {}).get("operating_points")
+        point = {
+            "threshold": self.operating_threshold,
+            "suggested": curve["suggested"] if curve else None,
+            "coverage": None,
+            "precision": None,
+        }
+        if curve and self.operating_threshold in curve["thresholds"]:
+            at = curve["thresholds"].index(self.operating_threshold)
+            point.update(coverage=curve["coverage"][at], precision=curve["precision"][at])
+        return point
 
     @property
     def export_filename(self):
@@ -533,8 +571,9 @@ class TrainingRun(models.Model):
             heartbeat=timezone.now(),
         )
 
-    def finish(self, metrics, misclassified, model_folder):
-        """Ready, and the task's active model, in one transaction."""
+    def finish(self, metrics, misclassified, model_folder, operating_threshold):
+        """Ready at its first operating point, and the task's active model, in one
+        transaction."""
         now = timezone.now()
         with transaction.atomic():
             finished = self._change(
@@ -545,6 +584,7 @@ class TrainingRun(models.Model):
                 metrics=metrics,
                 misclassified=misclassified,
                 model_folder=model_folder,
+                operating_threshold=operating_threshold,
                 finished=now,
                 heartbeat=now,
             )
@@ -580,9 +620,24 @@ class TrainingRun(models.Model):
             self.task.refresh_from_db(fields=["active_run", "updated"])
         return activated
 
-    def packaged(self):
+    def packaged(self, threshold):
+        """The zip packaged at threshold is stored; it is the run's while the run's
+        operating point is still that one."""
         return self._change(
-            models.Q(status=self.Status.READY), export_ready=True, export_failure=""
+            models.Q(status=self.Status.READY, operating_threshold=threshold),
+            export_ready=True,
+            export_failure="",
+        )
+
+    def choose_operating_point(self, threshold):
+        """A ready run answers below threshold "needs review" from now on; its model zip
+        is packaged again. Raises ValidationError for a threshold out of bounds."""
+        check_operating_threshold(threshold)
+        return self._change(
+            models.Q(status=self.Status.READY),
+            operating_threshold=threshold,
+            export_ready=False,
+            export_failure="",
         )
 
     def packaging_failed(self, reason):

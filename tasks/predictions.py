@@ -56,10 +56,11 @@ def classify_files(files, runs, *, urls=(), limits=None, top=5, check=None):
 
 
 def classify(run, images):
-    """Predictions of a ready run for images (file objects or paths), in order. The
-    caller holds the inference slot."""
+    """Predictions of a ready run for images (file objects or paths), in order, at the
+    run's operating point (which its model zip carries too). The caller holds the
+    inference slot."""
     model = local_folder(run.model_folder, (trainer.MODEL_FILE, trainer.DESCRIPTION_FILE))
-    return _load(model).predict(images)
+    return _load(model).predict(images, threshold=run.operating_threshold)
 
 
 def classify_general(images, top=5):

@@ -243,6 +243,17 @@ def package_in_background(run):
         )
 
 
+def choose_operating_point(run, threshold):
+    """The one rule of the pages and the API: a ready run's model answers "needs review"
+    below threshold from now on, on the server at once, and in its model zip once
+    packaged again. False for a run that is not ready; ValidationError for a threshold
+    out of bounds."""
+    if not run.choose_operating_point(threshold):
+        return False
+    package_in_background(run)
+    return True
+
+
 class ModelZip(Enum):
     """Where a ready run's model zip stands, for whoever asked for it."""
 

@@ -62,6 +62,11 @@ urlpatterns = [
         name="run_export",
     ),
     path(
+        "tasks/<uuid:task_code>/runs/<uuid:run_code>/operating-point/",
+        views.run_operating_point,
+        name="run_operating_point",
+    ),
+    path(
         "tasks/<uuid:task_code>/runs/<uuid:run_code>/activate/",
         views.run_activate,
         name="run_activate",

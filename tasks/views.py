@@ -11,6 +11,7 @@ from tasks.forms import (
     AcceptSuggestionsForm,
     CategoryForm,
     MoveForm,
+    OperatingPointForm,
     SelectionForm,
     TaskForm,
     TrainForm,
@@ -384,6 +385,7 @@ def run_detail(request, task_code, run_code):
             {**m, "image": images[m["image"]]} for m in run.misclassified if m["image"] in images
         ],
         "confusion": confusion_rows(run),
+        "operating_points": operating_choices(run),
         "categories_by_name": {c.name: c for c in task.categories.all()},
         **sidebar_context(task),
     }
@@ -400,6 +402,66 @@ def confusion_rows(run):
         total = sum(counts) or 1
         rows.append((name, [(count, count / total) for count in counts]))
     return rows
+
+
+def operating_choices(run):
+    """The operating points a ready run offers, lowest threshold first, each with the
+    share of held-out photos answered and the precision of those answers, overall and
+    per predicted category. A threshold that answers the same photos as the one below
+    it is left out; the chosen one is always there, measured or not."""
+    curve = (run.metrics or {}).get("operating_points")
+    if run.status != TrainingRun.Status.READY or not curve:
+        return []
+    rows, coverage_below = [], None
+    for at, threshold in enumerate(curve["thresholds"]):
+        chosen = threshold == run.operating_threshold
+        if curve["coverage"][at] == coverage_below and not chosen:
+            continue
+        coverage_below = curve["coverage"][at]
+        rows.append(
+            {
+                "threshold": threshold,
+                "coverage": curve["coverage"][at],
+                "precision": curve["precision"][at],
+                "categories": [
+                    (c["coverage"][at], c["precision"][at]) for c in curve["categories"]
+                ],
+                "chosen": chosen,
+                "suggested": threshold == curve["suggested"],
+            }
+        )
+    if run.operating_threshold not in curve["thresholds"]:
+        unmeasured = [(None, None)] * len(curve["categories"])
+        rows.append(
+            {
+                "threshold": run.operating_threshold,
+                "coverage": None,
+                "precision": None,
+                "categories": unmeasured,
+                "chosen": True,
+                "suggested": False,
+            }
+        )
+        rows.sort(key=lambda row: row["threshold"])
+    return rows
+
+
+@require_POST
+def run_operating_point(request, task_code, run_code):
+    task = owned_task(request, task_code)
+    run = owned_run(task, run_code)
+    form = OperatingPointForm(request.POST, run=run)
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+    elif form.save():
+        messages.success(
+            request,
+            "Saved: photos whose top score is below this point now get “needs review”, "
+            "here and in the model zip.",
+        )
+    else:
+        messages.error(request, "Only a ready run answers: its operating point waits for it.")
+    return redirect(f"{run.get_absolute_url()}#operating-point")
 
 
 @require_POST

@@ -10,6 +10,7 @@ import zipfile
 import django_rq
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq import SimpleWorker
 
@@ -17,13 +18,18 @@ from tests.helpers import V1, shapes_zip
 from tests.images import picture
 
 
-def new_pictures(tmp_path):
+def new_pictures(tmp_path, kinds=("discs", "squares", "discs")):
     paths = []
-    for kind, variant in (("discs", 900), ("squares", 901), ("discs", 902)):
+    for variant, kind in enumerate(kinds, start=900):
         path = tmp_path / f"new-{kind}-{variant}.png"
         picture(kind, variant).save(path)
         paths.append(path)
     return paths
+
+
+def sure_and_unsure_pictures(tmp_path):
+    """Shapes the model knows, and others that it cannot be sure of."""
+    return new_pictures(tmp_path, ("discs", "squares", "blank", "stripes", "triangles"))
 
 
 def classify(api, task_code, paths, **fields):
@@ -31,6 +37,21 @@ def classify(api, task_code, paths, **fields):
     response = api.post(f"{V1}/tasks/{task_code}/classify", {"files": files, **fields})
     assert response.status_code == 200, response.content
     return response.json()["images"]
+
+
+def choose_operating_point(api, task_code, run_code, threshold):
+    return api.put(
+        f"{V1}/tasks/{task_code}/runs/{run_code}/operating-point",
+        {"threshold": threshold},
+        "application/json",
+    )
+
+
+def between_top_scores(answers):
+    """A threshold that some of the answers' top scores reach and some do not."""
+    tops = sorted(answer["scores"][0]["score"] for answer in answers)
+    assert tops[0] < tops[-1], tops
+    return (tops[0] + tops[-1]) / 2
 
 
 def exported(api, task_code, tmp_path):
@@ -81,6 +102,7 @@ def test_a_task_goes_from_zip_to_model_through_the_api(
     folder = exported(api, task, tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == [
         "labels.json",
+        "model.json",
         "model.onnx",
         "model.torchscript.pt",
         "model_card.md",
@@ -89,11 +111,18 @@ def test_a_task_goes_from_zip_to_model_through_the_api(
     ]
 
 
-def test_the_exported_predict_py_answers_what_the_server_answers(api, trained, tmp_path):
+def test_the_exported_predict_py_answers_what_the_server_answers(
+    api, trained, tmp_path, run_queues, django_capture_on_commit_callbacks
+):
     task, run = trained
-    paths = new_pictures(tmp_path)
+    paths = sure_and_unsure_pictures(tmp_path)
+    threshold = between_top_scores(classify(api, task, paths))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert choose_operating_point(api, task, run, threshold).status_code == 200
+    run_queues("default")  # the model zip, packaged again at the new point
     server = classify(api, task, paths)
     assert {answer["run"] for answer in server} == {run}
+    assert {answer["needs_review"] for answer in server} == {True, False}
     folder = exported(api, task, tmp_path)
     printed = subprocess.run(
         [sys.executable, str(folder / "predict.py"), *map(str, paths)],
@@ -104,6 +133,7 @@ def test_the_exported_predict_py_answers_what_the_server_answers(api, trained, t
     ).stdout.splitlines()
     local = [json.loads(line) for line in printed]
     assert [line["label"] for line in local] == [answer["label"] for answer in server]
+    assert [line["needs_review"] for line in local] == [a["needs_review"] for a in server]
     for line, answer in zip(local, server, strict=True):
         assert line["name"].endswith(answer["name"])
         for score in answer["scores"]:
@@ -147,6 +177,46 @@ def test_a_threshold_leaves_out_low_scores(api, trained, tmp_path):
     (answer,) = classify(api, task, new_pictures(tmp_path)[:1], threshold="0.5")
     assert [s["category"] for s in answer["scores"]] == ["discs"]
     assert answer["label"] == "discs"
+
+
+def test_a_run_answers_at_its_suggested_operating_point(api, trained):
+    task, run = trained
+    found = api.get(f"{V1}/tasks/{task}/runs/{run}").json()
+    suggested = found["metrics"]["operating_points"]["suggested"]
+    assert found["operating_point"]["threshold"] == suggested
+    assert found["operating_point"]["suggested"] == suggested
+
+
+def test_below_the_operating_point_classify_answers_needs_review_and_no_label(
+    api, trained, tmp_path
+):
+    task, run = trained
+    paths = sure_and_unsure_pictures(tmp_path)
+    answered = classify(api, task, paths)
+    threshold = between_top_scores(answered)
+    assert choose_operating_point(api, task, run, threshold).status_code == 200
+    for before, after in zip(answered, classify(api, task, paths), strict=True):
+        unsure = before["scores"][0]["score"] < threshold
+        assert (after["needs_review"], after["label"]) == (
+            (True, None) if unsure else (False, before["label"])
+        )
+        assert after["scores"] == before["scores"]
+
+
+def test_a_changed_operating_point_packages_the_model_zip_again(
+    api, trained, tmp_path, run_queues, django_capture_on_commit_callbacks
+):
+    task, run = trained
+    with django_capture_on_commit_callbacks(execute=True):
+        assert choose_operating_point(api, task, run, 0.75).json()["export_ready"] is False
+    assert api.get(f"{V1}/tasks/{task}/export").status_code == 202
+    run_queues("default")
+    folder = exported(api, task, tmp_path)
+    description = json.loads((folder / "model.json").read_text())
+    assert description["operating_point"] == {"threshold": 0.75}
+    assert "below 0.75 (the operating point)" in (folder / "model_card.md").read_text()
+    _, stored = default_storage.listdir(f"tasks/{task}/runs/{run}")
+    assert [name for name in stored if name.endswith(".zip")] == ["export-0.75.zip"]
 
 
 def test_the_page_download_serves_the_same_zip(owner_client, api, trained):

@@ -67,7 +67,8 @@ def test_photos_and_the_model_are_stored_in_the_bucket(api, bucket, trained_on_s
     stored = keys(bucket)
     assert sum(key.startswith(f"tasks/{task}/images/") for key in stored) == 12
     assert sum(key.startswith(f"tasks/{task}/thumbnails/") for key in stored) == 12
-    for name in ("model.onnx", "model.json", "export.zip"):
+    threshold = api.get(f"{V1}/tasks/{task}/runs/{run}").json()["operating_point"]["threshold"]
+    for name in ("model.onnx", "model.json", f"export-{threshold!r}.zip"):
         assert f"tasks/{task}/runs/{run}/{name}" in stored
     assert not media_root.exists() or not any(media_root.rglob("*.*"))
 

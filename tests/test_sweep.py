@@ -32,8 +32,9 @@ def ready_run(task, media_root):
     run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
     run.model_folder = run.storage_folder
     run.save()
-    for name in ("model.onnx", "model.json", "export.zip"):
+    for name in ("model.onnx", "model.json"):
         write(media_root / run.storage_folder / name)
+    write(media_root / run.export_file)
     return run
 
 

@@ -86,6 +86,28 @@ def test_the_model_describes_itself(pictures, model_cache, tmp_path):
     assert set(description["metrics"]) >= {"accuracy", "confusion", "categories"}
 
 
+def test_the_model_stores_the_suggested_operating_point(pictures, model_cache, tmp_path):
+    result = trainer.train(config(model_cache), samples(pictures), tmp_path)
+    description = json.loads((tmp_path / "model.json").read_text())
+    suggested = result.metrics["operating_points"]["suggested"]
+    assert description["operating_point"] == {"threshold": suggested}
+    assert predict.load(tmp_path).threshold == suggested
+
+
+def test_a_photo_whose_top_score_is_below_the_operating_point_needs_review(
+    pictures, model_cache, tmp_path
+):
+    trainer.train(config(model_cache), samples(pictures), tmp_path)
+    model = predict.load(tmp_path)
+    stripes = [picture("stripes", 55)]  # neither category: no sure score
+    (answered,) = model.predict(stripes, threshold=0.0)
+    top = answered.scores[0][1]
+    (unsure,) = model.predict(stripes, threshold=np.nextafter(top, 1))
+    assert (answered.label, answered.needs_review) == (answered.scores[0][0], False)
+    assert (unsure.label, unsure.needs_review) == (None, True)
+    assert unsure.scores == answered.scores
+
+
 def test_scores_are_probabilities_sorted_best_first(pictures, model_cache, tmp_path):
     trainer.train(config(model_cache), samples(pictures), tmp_path)
     (prediction,) = predict.load(tmp_path).predict([picture("squares", 55)])
@@ -173,6 +195,16 @@ def twelve_of_each(tmp_path_factory):
             picture(kind, variant).save(path)
             chosen.append(str(path))
     return {"discs": chosen[:12], "squares": chosen[12:]}
+
+
+def test_a_fast_run_measured_on_a_hold_out_costs_its_operating_points_on_every_image(
+    twelve_of_each, model_cache, tmp_path
+):
+    result = trainer.train(config(model_cache), samples(twelve_of_each), tmp_path)
+    assert result.metrics["evaluated"] == 5
+    curve = result.metrics["operating_points"]
+    assert curve["method"] == "5-fold out-of-fold scores of all 24 images"
+    assert curve["evaluated"] == 24
 
 
 def test_accurate_mode_keeps_the_fast_model_when_fine_tuning_does_not_score_better(

@@ -160,6 +160,33 @@ def test_the_preview_predicts_with_the_active_model_and_stores_nothing(
     assert shapes_task.images.count() == images_before
 
 
+def test_the_preview_says_which_photos_need_review_below_the_operating_point(
+    owner_client, shapes_task, training_queue, django_capture_on_commit_callbacks
+):
+    start_training(owner_client, shapes_task, django_capture_on_commit_callbacks)
+    work(training_queue)
+    kinds = ("discs", "blank", "stripes", "triangles")
+    files = [encode(picture(kind, 600 + i), "PNG") for i, kind in enumerate(kinds)]
+
+    def preview():
+        return owner_client.post(
+            reverse("tasks:preview", args=[shapes_task.code]),
+            {
+                "files": [
+                    SimpleUploadedFile(f"{k}.png", f) for k, f in zip(kinds, files, strict=True)
+                ]
+            },
+        )
+
+    tops = [result["prediction"].scores[0][1] for result in preview().context["results"]]
+    threshold = (min(tops) + max(tops)) / 2
+    assert shapes_task.runs.get().choose_operating_point(threshold)
+    response = preview()
+    unsure = [result["prediction"].needs_review for result in response.context["results"]]
+    assert unsure == [top < threshold for top in tops] and any(unsure) and not all(unsure)
+    assert response.content.decode().count("<strong>Needs review</strong>") == sum(unsure)
+
+
 def test_the_preview_says_when_a_photo_is_too_large(owner_client, task, settings):
     settings.VIZE_MAX_IMAGE_BYTES = 100
     response = owner_client.post(

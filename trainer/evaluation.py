@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
-from trainer import heads
+from trainer import heads, operating_points
 from trainer.choices import HOLDOUT_MIN_PER_CATEGORY
 
 HOLDOUT_FRACTION = 0.2
@@ -52,6 +52,20 @@ def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=N
     return np.concatenate(indices), np.concatenate(probabilities), method, single
 
 
+def out_of_fold(features, mirrored, labels, choice, seed, on_fit=None):
+    """(probabilities, method): every image scored by a head of choice fitted on the
+    other images' folds (5, stratified). on_fit(done) after each fit."""
+    folds = min(5, int(np.bincount(labels).min()))
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    probabilities = np.zeros((len(labels), int(labels.max()) + 1))
+    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        model = heads.fit(features, mirrored, labels, choice.c, seed, choice.view, rows=train)
+        probabilities[test] = heads.probabilities(model, features[test], choice)
+        if on_fit:
+            on_fit((fold + 1) / folds)
+    return probabilities, f"{folds}-fold out-of-fold scores of all {len(labels)} images"
+
+
 def wilson_interval(correct, total, z=1.96):
     if total == 0:
         return 0.0, 0.0
@@ -86,4 +100,5 @@ def metrics(true, probabilities, classes, method):
             for i, name in enumerate(classes)
         ],
         "confusion": confusion_matrix(true, predicted, labels=label_range).tolist(),
+        "operating_points": operating_points.curve(true, probabilities, classes, method),
     }

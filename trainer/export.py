@@ -1,7 +1,8 @@
 """The model zip a person takes away: the ONNX model the server runs, its labels and
-preprocessing, a model card, predict.py (trainer/portable.py itself) and TorchScript.
+preprocessing, its description (model.json, with the operating point chosen for it), a
+model card, predict.py (trainer/portable.py itself) and TorchScript.
 
-    package("runs/abc/", "ants-or-bees.zip", title="Ants or bees")
+    package("runs/abc/", "ants-or-bees.zip", title="Ants or bees", threshold=0.9)
 """
 
 import json
@@ -15,12 +16,15 @@ from pathlib import Path
 from trainer import portable
 from trainer.backbones import Preprocessing
 from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
+from trainer.portable import operating_threshold
 
 
-def package(model_dir, out_path, title):
-    """Write the export zip of the model in model_dir to out_path, atomically."""
+def package(model_dir, out_path, title, threshold):
+    """Write the export zip of the model in model_dir to out_path, atomically, its
+    operating point at threshold (which a person may have chosen since training)."""
     model_dir, out_path = Path(model_dir), Path(out_path)
     description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
+    description["operating_point"] = {"threshold": threshold}
     with tempfile.TemporaryDirectory(prefix="vizeapp-export-") as workspace:
         torchscript = Path(workspace) / TORCHSCRIPT_FILE
         if (model_dir / TORCHSCRIPT_FILE).exists():
@@ -32,6 +36,7 @@ def package(model_dir, out_path, title):
             archive.write(model_dir / MODEL_FILE, "model.onnx")
             archive.writestr("labels.json", json.dumps(labels(description), indent=2))
             archive.writestr("preprocess.json", json.dumps(preprocess(description), indent=2))
+            archive.writestr("model.json", json.dumps(description, indent=2))
             archive.writestr("model_card.md", model_card(description, title))
             archive.write(portable.__file__, "predict.py")
             archive.write(torchscript, "model.torchscript.pt")
@@ -113,6 +118,14 @@ def model_card(description, title):
         if negative
         else ""
     )
+    threshold = operating_threshold(description)
+    review_note = (
+        f"\nAn image whose top score is below {threshold:g} (the operating point) gets "
+        "`needs_review: true` and the label `null`: the model is not sure enough to answer, "
+        "and a person should look.\n"
+        if threshold
+        else ""
+    )
     return f"""# {title}
 
 An image classifier trained with vizeapp on {trained} from {description["image_count"]} images.
@@ -123,14 +136,15 @@ An image classifier trained with vizeapp on {trained} from {description["image_c
 | category | images | precision | recall |
 |---|---|---|---|
 {rows}
-{negative_note}
+{negative_note}{review_note}
 ## Use it
 
     pip install onnxruntime numpy pillow
     python predict.py photo.jpg other.png
 
-prints one JSON line per image: `name`, `label` and `scores` (category to score, best
-first). The server that trained this model answers the same scores to within 1e-4.
+prints one JSON line per image: `name`, `label`, `needs_review` and `scores` (category
+to score, best first). The server that trained this model answers the same scores to
+within 1e-4, and needs review for the same images.
 
 ## Files
 
@@ -142,6 +156,10 @@ first). The server that trained this model answers the same scores to within 1e-
   `predict.py` does exactly this with Pillow and numpy.
 - `labels.json`: `classes` in output order; `negative`, the category meaning "none of
   these", or null.
+- `model.json`: how the model was made and measured; `operating_point.threshold`, the
+  top score below which `predict.py` answers `needs_review`; `metrics.operating_points`,
+  the share of held-out images answered and the precision of those answers at other
+  thresholds.
 - `model.torchscript.pt`: the same network for PyTorch:
   `torch.jit.load("model.torchscript.pt")(pixels)` returns the scores.
 """

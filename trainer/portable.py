@@ -4,7 +4,7 @@ alone.
 Every exported model carries this very file as its predict.py, so the server and the
 export prepare pixels and read scores with the same code; it must import nothing else.
 
-    python predict.py IMAGE...    one JSON line per image: name, label, scores
+    python predict.py IMAGE...    one JSON line per image: name, label, needs_review, scores
 """
 
 import argparse
@@ -66,13 +66,22 @@ def to_input(image, preprocessing):
     return pixels.transpose(2, 0, 1)
 
 
-def ranked(row, classes, negative=None):
-    """(label, [(category, score), ...] best first): the label is None when the
-    negative category ("none of these") wins, and the negative category is not listed."""
+def ranked(row, classes, negative=None, threshold=0.0):
+    """(label, needs_review, [(category, score), ...] best first). Below threshold, the
+    model's operating point, the top score is too low to answer: the photo needs review
+    and its label is None. The label is None too when the negative category ("none of
+    these") wins, which is an answer; the negative category is not listed."""
     order = np.argsort(-row, kind="stable")
     best = classes[order[0]]
+    needs_review = bool(row[order[0]] < threshold)
     scores = [(classes[i], float(row[i])) for i in order if classes[i] != negative]
-    return (None if best == negative else best), scores
+    return (None if best == negative or needs_review else best), needs_review, scores
+
+
+def operating_threshold(description):
+    """The threshold of the operating point in a model's model.json; 0 (answer every
+    photo) for a model described before operating points."""
+    return description.get("operating_point", {}).get("threshold", 0.0)
 
 
 def main(arguments=None):
@@ -92,6 +101,7 @@ def main(arguments=None):
     options = parser.parse_args(arguments)
     labels = json.loads((options.model / "labels.json").read_text())
     preprocessing = SimpleNamespace(**json.loads((options.model / "preprocess.json").read_text()))
+    threshold = operating_threshold(json.loads((options.model / "model.json").read_text()))
     session = onnxruntime.InferenceSession(
         str(options.model / "model.onnx"), providers=["CPUExecutionProvider"]
     )
@@ -104,8 +114,11 @@ def main(arguments=None):
             failed = True
             continue
         (scores,) = session.run(None, {"pixels": pixels[np.newaxis]})
-        label, ordered = ranked(scores[0], labels["classes"], labels.get("negative"))
-        print(json.dumps({"name": path, "label": label, "scores": dict(ordered)}))
+        label, needs_review, ordered = ranked(
+            scores[0], labels["classes"], labels.get("negative"), threshold
+        )
+        answer = {"name": path, "label": label, "needs_review": needs_review}
+        print(json.dumps({**answer, "scores": dict(ordered)}))
     return 1 if failed else 0
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from trainer.backbones import DEFAULT_BASE_MODEL, Preprocessing, base_model
 from trainer.files import DESCRIPTION_FILE, MODEL_FILE
-from trainer.portable import load_rgb, ranked, to_input, to_rgb
+from trainer.portable import load_rgb, operating_threshold, ranked, to_input, to_rgb
 from trainer.runtime import cached_graph, session
 
 BATCH_SIZE = 16
@@ -17,22 +17,35 @@ BATCH_SIZE = 16
 
 @dataclass
 class Prediction:
-    label: str | None  # None when the negative category ("none of these") wins
+    # None when the negative category ("none of these") wins, or when the photo needs review
+    label: str | None
     scores: list[tuple[str, float]]  # every category, best first
+    # The top score is below the model's operating point: a person should look.
+    needs_review: bool
 
 
 class Predictor:
     def __init__(
-        self, model_path, classes, preprocessing, negative=None, softmax=False, threads=None
+        self,
+        model_path,
+        classes,
+        preprocessing,
+        negative=None,
+        softmax=False,
+        threads=None,
+        threshold=0.0,
     ):
         self.session = session(model_path, threads)
         self.classes = classes
         self.preprocessing = preprocessing
         self.negative = negative
         self.softmax = softmax
+        self.threshold = threshold
 
-    def predict(self, images, top=None):
-        """Predictions for images given as paths, file objects or PIL images."""
+    def predict(self, images, top=None, threshold=None):
+        """Predictions for images given as paths, file objects or PIL images, at the
+        operating point threshold (the model's own by default)."""
+        threshold = self.threshold if threshold is None else threshold
         predictions = []
         for start in range(0, len(images), BATCH_SIZE):
             batch = np.stack(
@@ -45,12 +58,12 @@ class Predictor:
             if self.softmax:
                 scores = np.exp(scores - scores.max(axis=1, keepdims=True))
                 scores /= scores.sum(axis=1, keepdims=True)
-            predictions += [self.prediction(row, top) for row in scores]
+            predictions += [self.prediction(row, top, threshold) for row in scores]
         return predictions
 
-    def prediction(self, row, top):
-        label, scores = ranked(row, self.classes, self.negative)
-        return Prediction(label, scores[:top] if top else scores)
+    def prediction(self, row, top, threshold):
+        label, needs_review, scores = ranked(row, self.classes, self.negative, threshold)
+        return Prediction(label, scores[:top] if top else scores, needs_review)
 
 
 def as_rgb(image):
@@ -68,6 +81,7 @@ def load(model_dir, threads=None):
         Preprocessing.from_dict(description["preprocessing"]),
         negative=description["negative"],
         threads=threads,
+        threshold=operating_threshold(description),
     )
 
 
