@@ -9,9 +9,9 @@ are flipped at random to another category; the queue is the one the product buil
 category, the most sure of it first). Printed: the share of flipped photos among the
 first 2 x (flipped count) of the queue (the bar is 0.80), per seed, with the fixed
 settings a task has before its first model and with the head a trained model chose.
-Outliers: 20 photos of the other set are planted among the labelled photos (half) and
-among the unsorted ones (half); printed: how many of them the queue holds, and how many
-of the set's own photos it holds.
+Outliers: 20 photos of the other set are planted, 2 among the labelled photos and 18
+among the unsorted ones (a quarter of the set); printed: how many of them the queue
+holds, and how many of the set's own photos it holds.
 """
 
 import argparse
@@ -55,15 +55,17 @@ def flipped_found(features, mirrored, labels, share, seed, choice):
 
 
 def outliers_found(name, features, labels, cache_dir):
-    """(planted photos in the queue, of how many; own photos in the queue, of how many)."""
+    """(planted photos in the queue, of how many; own photos in the queue, of how many).
+    Strays, not a new kind of photo: planted labelled photos of one kind would make a
+    category of their own, so two are labelled (in two categories) and 18 unsorted."""
     other, _, _ = train_features(OTHER[name], cache_dir)
     planted = other[np.random.default_rng(0).choice(len(other), 20, replace=False)]
     rng = np.random.default_rng(1)
     unsorted_rows = rng.choice(len(labels), len(labels) // 4, replace=False)
     labelled = np.setdiff1d(np.arange(len(labels)), unsorted_rows)
-    known = np.concatenate([features[labelled], planted[:10]])
-    known_labels = np.concatenate([labels[labelled], rng.integers(0, labels.max() + 1, 10)])
-    unsorted = np.concatenate([features[unsorted_rows], planted[10:]])
+    known = np.concatenate([features[labelled], planted[:2]])
+    known_labels = np.concatenate([labels[labelled], [0, 1]])
+    unsorted = np.concatenate([features[unsorted_rows], planted[2:]])
     on_labelled, on_unsorted = outlier_scores(known, known_labels, unsorted)
     own = np.concatenate([on_labelled[: len(labelled)], on_unsorted[: len(unsorted_rows)]])
     strangers = np.concatenate([on_labelled[len(labelled) :], on_unsorted[len(unsorted_rows) :]])

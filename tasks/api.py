@@ -8,6 +8,7 @@ django-ninja builds the OpenAPI schema from the type hints and schemas
 its own static files, so nothing is fetched from a CDN.
 """
 
+from typing import Literal
 from uuid import UUID
 
 from django.core import exceptions
@@ -18,7 +19,7 @@ from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
-from tasks import downloads, imports, predictions, runs
+from tasks import downloads, imports, keeping, predictions, runs
 from tasks.api_schemas import (
     CategoryIn,
     CategoryName,
@@ -556,19 +557,35 @@ def classify(
         0.0, ge=0, le=1, description="Leave out scores below this; no label below it."
     ),
     run: UUID | None = Form(None, description="A ready run; the active model by default."),
+    keep: Literal[keeping.KEEP_CHOICES] = Form(
+        keeping.NOTHING,
+        description="Store photos in the task's Unsorted, with the answer as their "
+        "suggestion, for a person to label: `unsure` those that need review or whose best "
+        "category barely leads the next, `all` every one; `none` (the default) stores "
+        "nothing. At most VIZE_KEEP_PER_DAY a day per task; kept photos still Unsorted "
+        "after VIZE_KEEP_DAYS are deleted.",
+    ),
 ):
     """Every category's score for each image, best first, the top label, and the run
-    that answered. Nothing is stored."""
+    that answered. Nothing is stored unless `keep` asks."""
     classify_rate.check(request.api_key)
     found = owned_task(request, task)
     answering = answer_run(found, run)
     answers = predictions.classify_files(files, [answering], check=refuse_unless_all_images)
+    kept = keeping.keep(found, answers, keep)
     return {
         "images": [
             classified(answer.sent.name, answer.predictions[0], answering.code, threshold)
-            for answer in answers
+            | kept_fields(outcome)
+            for answer, outcome in zip(answers, kept, strict=True)
         ]
     }
+
+
+def kept_fields(outcome):
+    if outcome is None:
+        return {}
+    return {"kept": outcome.image and outcome.image.code, "not_kept": outcome.refusal or None}
 
 
 def classified(name, prediction, run_code, threshold):

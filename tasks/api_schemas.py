@@ -277,6 +277,14 @@ class Classified(Schema):
     )
     scores: list[Score]
     run: UUID | None = Field(description="The run that answered; null for general.")
+    kept: UUID | None = Field(
+        None,
+        description="With keep=unsure or keep=all: the code of the image in the task's "
+        "Unsorted that holds this photo (label it by moving it); null when not kept.",
+    )
+    not_kept: str | None = Field(
+        None, description="Why a photo that keep asked for was not kept (a daily limit)."
+    )
 
 
 class Classification(Schema):

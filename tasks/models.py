@@ -338,6 +338,9 @@ class Image(models.Model):
     outlier_score = models.FloatField(null=True, blank=True)
     # A person kept the photo as it is when a review queue showed it: doubted no more.
     reviewed = models.BooleanField(default=False)
+    # When classify kept the photo, asked to (tasks/keeping.py): one still in Unsorted
+    # VIZE_KEEP_DAYS later is deleted.
+    kept_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     objects = ImageQuerySet.as_manager()
 

@@ -262,6 +262,10 @@ VIZE_TRAINING_TIMEOUT = env_int("VIZE_TRAINING_TIMEOUT", 3600)
 VIZE_RUN_STALE_SECONDS = env_int("VIZE_RUN_STALE_SECONDS", 60)
 VIZE_EMBED_ON_UPLOAD = env_bool("VIZE_EMBED_ON_UPLOAD", True)
 VIZE_SUGGESTIONS = env_bool("VIZE_SUGGESTIONS", True)
+# Photos classify may keep per task and day when asked (keep=unsure or all), and the days
+# a kept photo waits in Unsorted for a label before it is deleted.
+VIZE_KEEP_PER_DAY = env_int("VIZE_KEEP_PER_DAY", 500)
+VIZE_KEEP_DAYS = env_int("VIZE_KEEP_DAYS", 30)
 VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")))
 
 # Classify: calls per API key per window (429 past it), and per web process the
