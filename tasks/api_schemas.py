@@ -136,10 +136,28 @@ class Rejected(Schema):
     reason: str
 
 
+class NearDuplicate(Schema):
+    name: str
+    of: UUID = Field(description="The code of the image in the task it looks like a copy of.")
+    category: str | None = Field(description="That image's category; null is Unsorted.")
+
+    @staticmethod
+    def resolve_of(outcome):
+        return outcome.copy_of.code
+
+    @staticmethod
+    def resolve_category(outcome):
+        return outcome.copy_of.category.name if outcome.copy_of.category else None
+
+
 class UploadReport(Schema):
     added: list[Added]
     duplicates: list[Duplicate]
     rejected: list[Rejected]
+    near_duplicates: list[NearDuplicate] = Field(
+        description="Added images that look like copies of images already in the task "
+        "(resized, re-encoded, slightly cropped, mirrored): stored, and told."
+    )
 
 
 class Selection(Schema):

@@ -5,6 +5,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import FileSystemStorage, default_storage
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from tasks import near_copies
 from trainer.backbones import FEATURES_VERSION
 from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
 
@@ -221,6 +223,21 @@ class ImageQuerySet(models.QuerySet):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(statement, [(c, s, i) for i, c, s in suggestions])
 
+    def near_copy_of(self, fingerprint):
+        """The image among these that a photo of this fingerprint is a near-copy of
+        (tasks/near_copies.py), the likest; None for none, or for no fingerprint."""
+        if fingerprint is None:
+            return None
+        rows = self.exclude(perceptual_hash=None).values_list("id", "perceptual_hash")
+        ids, hashes = np.array(list(rows), dtype=np.int64).reshape(-1, 2).T
+        nearest = ids[near_copies.candidates(fingerprint, hashes)].tolist()
+        if not nearest:
+            return None
+        found = self.select_related("category").in_bulk(nearest)
+        others = [found[pk] for pk in nearest if pk in found]
+        likest = near_copies.likest_copy(fingerprint, [bytes(o.fingerprint) for o in others])
+        return None if likest is None else others[likest]
+
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""
         names = []
@@ -256,6 +273,13 @@ class Image(models.Model):
         Category, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     suggestion_score = models.FloatField(null=True, blank=True)
+    # The upright picture as 32x32 grey levels and its 64-bit DCT hash, to tell near-copies
+    # by (tasks/near_copies.py); none for a picture too plain to compare.
+    fingerprint = models.BinaryField(null=True, blank=True)
+    perceptual_hash = models.BigIntegerField(null=True, blank=True)
+    # The id of the first photo of the near-copies this one belongs to: a plain number, so
+    # that deleting that photo leaves the others grouped. A group of one is no group.
+    duplicate_group = models.BigIntegerField(null=True, blank=True)
 
     objects = ImageQuerySet.as_manager()
 
@@ -273,6 +297,15 @@ class Image(models.Model):
     def display_name(self):
         """The file name without the folders it had inside a zip archive."""
         return self.original_name.rsplit("/", 1)[-1]
+
+    def join_copies_of(self, original):
+        """This photo joins the group of the photo it copies, which starts one if it
+        had none."""
+        if original.duplicate_group is None:
+            Image.objects.filter(pk=original.pk).update(duplicate_group=original.pk)
+            original.duplicate_group = original.pk
+        self.duplicate_group = original.duplicate_group
+        Image.objects.filter(pk=self.pk).update(duplicate_group=self.duplicate_group)
 
 
 class TrainingRun(models.Model):

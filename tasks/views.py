@@ -173,12 +173,15 @@ def upload(request, task_code):
     messages.info(request, report_summary(report))
     for rejected in report.rejected[:20]:
         messages.warning(request, f"{rejected.name}: {rejected.reason}")
+    for copy in report.near_duplicates[:20]:
+        messages.info(request, f"{copy.name} {copy.copy_note}.")
     return redirect(task)
 
 
 def report_summary(report):
+    near = f" ({len(report.near_duplicates)} near-copies)" if report.near_duplicates else ""
     return (
-        f"{len(report.added)} added, {len(report.duplicates)} duplicates, "
+        f"{len(report.added)} added{near}, {len(report.duplicates)} duplicates, "
         f"{len(report.rejected)} rejected."
     )
 

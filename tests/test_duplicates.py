@@ -1,0 +1,76 @@
+"""Near-copies of a photo already in the task: told at upload, grouped, shown on the
+duplicates page and through the API, and kept on one side of an evaluation split."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from tasks import imports
+from tests.helpers import V1
+from tests.images import copies_of, encode, photo
+
+
+def upload(task, *files, category=None):
+    uploads = [SimpleUploadedFile(name, data) for name, data in files]
+    return imports.import_files(task, uploads, category=category)
+
+
+@pytest.fixture
+def bee(task, bees):
+    """A photo in the category bees."""
+    return upload(task, ("bee1.png", encode(photo(1), "PNG")), category=bees).added[0].image
+
+
+@pytest.mark.parametrize("kind", ["resized", "re-encoded", "cropped", "mirrored", "exif-rotated"])
+def test_it_reports_a_near_copy_with_the_photo_it_copies(task, bee, kind):
+    report = upload(task, (f"{kind}.jpg", copies_of(photo(1))[kind]))
+    (copy,) = report.near_duplicates
+    assert copy.outcome == "added"
+    assert copy.copy_of == bee
+
+
+def test_it_does_not_call_a_different_photo_a_copy(task, bee):
+    report = upload(task, ("other.png", encode(photo(2), "PNG")))
+    assert report.added and not report.near_duplicates
+
+
+def test_a_plain_picture_is_never_a_copy(task):
+    report = upload(task, *[(f"{i}.png", encode(photo(3).resize((1, 1)), "PNG")) for i in (1, 2)])
+    assert len(report.added) == 1  # the same bytes twice: a duplicate, not a near-copy
+    assert task.images.get().fingerprint is None
+
+
+def test_the_page_report_names_the_copy_the_photo_and_its_category(owner_client, task, bee):
+    response = owner_client.post(
+        reverse("tasks:upload", args=[task.code]),
+        {"files": [SimpleUploadedFile("bee1_small.jpg", copies_of(photo(1))["resized"])]},
+        headers={"HX-Request": "true"},
+    )
+    assert "bee1_small.jpg</span> looks like a copy of bee1.png (bees)" in response.content.decode()
+
+
+def test_the_page_without_javascript_says_it_too(owner_client, task, bee):
+    response = owner_client.post(
+        reverse("tasks:upload", args=[task.code]),
+        {"files": [SimpleUploadedFile("bee1_small.jpg", copies_of(photo(1))["resized"])]},
+        follow=True,
+    )
+    assert "bee1_small.jpg looks like a copy of bee1.png (bees)." in response.content.decode()
+
+
+def test_the_api_report_lists_near_duplicates(api, task, bee):
+    response = api.post(
+        f"{V1}/tasks/{task.code}/images",
+        {"files": [SimpleUploadedFile("bee1_small.jpg", copies_of(photo(1))["resized"])]},
+    )
+    assert response.status_code == 201
+    assert response.json()["near_duplicates"] == [
+        {"name": "bee1_small.jpg", "of": str(bee.code), "category": "bees"}
+    ]
+
+
+def test_copies_of_one_photo_share_its_group(task, bee):
+    report = upload(task, *[(f"{kind}.jpg", data) for kind, data in copies_of(photo(1)).items()])
+    bee.refresh_from_db()
+    groups = {outcome.image.duplicate_group for outcome in report.added}
+    assert groups == {bee.pk} and bee.duplicate_group == bee.pk
