@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tasks import imports
+from tasks import imports, jobs
 from tests.helpers import V1
 from tests.images import copies_of, encode, photo
 
@@ -74,3 +74,15 @@ def test_copies_of_one_photo_share_its_group(task, bee):
     bee.refresh_from_db()
     groups = {outcome.image.duplicate_group for outcome in report.added}
     assert groups == {bee.pk} and bee.duplicate_group == bee.pk
+
+
+def test_a_run_trains_on_the_groups_of_its_photos(task, bee):
+    copy = upload(task, ("copy.jpg", copies_of(photo(1))["mirrored"])).added[0].image
+    other = upload(task, ("other.png", encode(photo(2), "PNG"))).added[0].image
+    run = task.runs.create(
+        base_model="lite0",
+        mode="fast",
+        samples=[[str(image.code), "bees"] for image in (bee, copy, other)],
+    )
+    _, samples = jobs.load_samples(run)
+    assert [sample.group for sample in samples] == [bee.pk, bee.pk, None]
