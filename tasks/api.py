@@ -24,6 +24,7 @@ from tasks.api_schemas import (
     CategoryPatch,
     Classification,
     Deleted,
+    Duplicates,
     Error,
     ImageOut,
     ImagePage,
@@ -342,6 +343,13 @@ def delete_images(request, task: UUID, payload: Selection):
     deleted = selected.delete_with_files()
     runs.suggest_in_background(found.pk)
     return {"deleted": deleted, "not_found": [code for code in payload.images if code not in known]}
+
+
+@api.get("/tasks/{uuid:task}/duplicates", response={200: Duplicates, 404: Error}, tags=["images"])
+def list_duplicates(request, task: UUID):
+    """Groups of near-copies (resized, re-encoded, slightly cropped, mirrored) of two
+    images or more, those whose images sit in different categories first."""
+    return {"groups": owned_task(request, task).duplicate_groups()}
 
 
 @api.get(

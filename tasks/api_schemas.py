@@ -160,6 +160,26 @@ class UploadReport(Schema):
     )
 
 
+class DuplicateGroupOut(Schema):
+    images: list[UUID] = Field(description="The codes of the near-copies, oldest first.")
+    categories: list[str | None] = Field(
+        description="Each image's category, in the same order; null is Unsorted."
+    )
+    conflict: bool = Field(description="Whether the copies sit in different categories.")
+
+    @staticmethod
+    def resolve_images(group):
+        return [image.code for image in group.images]
+
+    @staticmethod
+    def resolve_categories(group):
+        return [image.category.name if image.category else None for image in group.images]
+
+
+class Duplicates(Schema):
+    groups: list[DuplicateGroupOut]
+
+
 class Selection(Schema):
     images: list[UUID] = Field(min_length=1, max_length=10_000)
 

@@ -1,9 +1,12 @@
 import hashlib
+import itertools
 import secrets
 import shutil
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from operator import attrgetter
 
 import numpy as np
 from django.conf import settings
@@ -99,12 +102,66 @@ class Task(models.Model):
     def unsorted_count(self):
         return self.images.filter(category=None).count()
 
+    def duplicate_groups(self):
+        """The groups of near-copies that hold two photos or more, those whose photos
+        sit in two categories (a label conflict) first."""
+        grouped = (
+            self.images.exclude(duplicate_group=None)
+            .select_related("category")
+            .order_by("duplicate_group", "id")
+        )
+        groups = [
+            DuplicateGroup(number, list(images))
+            for number, images in itertools.groupby(grouped, key=attrgetter("duplicate_group"))
+        ]
+        shown = [group for group in groups if len(group.images) > 1]
+        return sorted(shown, key=lambda group: not group.conflict)
+
+    def duplicate_group_count(self):
+        return (
+            self.images.exclude(duplicate_group=None)
+            .values("duplicate_group")
+            .annotate(size=Count("id"))
+            .filter(size__gt=1)
+            .count()
+        )
+
     def delete_with_files(self):
         """Delete the task, its rows, and (once that has committed) its stored files."""
         prefix = self.storage_prefix
         with transaction.atomic():
             self.delete()
             transaction.on_commit(lambda: delete_folder(default_storage, prefix))
+
+
+@dataclass
+class DuplicateGroup:
+    """Near-copies of one photo: number is the group's Image.duplicate_group."""
+
+    number: int
+    images: list
+
+    @property
+    def conflict(self):
+        """Whether its photos sit in two different categories."""
+        return len({image.category_id for image in self.images if image.category_id}) > 1
+
+    def photos(self):
+        return self.images[0].task.images.filter(duplicate_group=self.number)
+
+    def keep_only(self, kept):
+        """Delete the group's other photos; the one kept is a group of its own again."""
+        deleted = self.photos().exclude(pk=kept.pk).delete_with_files()
+        self.photos().update(duplicate_group=None)
+        return deleted
+
+    def keep_all(self):
+        """Its photos are not copies after all: the group is not shown again."""
+        return self.photos().update(duplicate_group=None)
+
+    def move_to(self, category):
+        """All its photos into category (None is Unsorted), where copies belong together."""
+        return self.photos().update(category=category)
 
 
 class Category(models.Model):

@@ -10,6 +10,7 @@ from tasks import downloads, imports, predictions, runs, sidebar
 from tasks.forms import (
     AcceptSuggestionsForm,
     CategoryForm,
+    DuplicateGroupForm,
     MoveForm,
     SelectionForm,
     TaskForm,
@@ -64,6 +65,7 @@ def task_detail(request, task_code):
         return render(request, "tasks/_grid_page.html", context)
     context.update(sidebar_context(task))
     context.update(training_context(task))
+    context["duplicate_group_count"] = task.duplicate_group_count()
     return render(request, "tasks/task_detail.html", context)
 
 
@@ -230,6 +232,26 @@ def suggestions_accept(request, task_code):
         messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     return after_selection_change(request, task, accepted if view == sidebar.UNSORTED else [])
+
+
+def duplicates(request, task_code):
+    """The groups of near-copies, label conflicts first; a POST settles one group."""
+    task = owned_task(request, task_code)
+    if request.method == "POST":
+        form = DuplicateGroupForm(request.POST, task=task)
+        if form.is_valid():
+            messages.success(request, form.save())
+            runs.suggest_in_background(task.pk)
+        else:
+            messages.error(request, form_errors(form))
+        return redirect("tasks:duplicates", task.code)
+    context = {
+        "task": task,
+        "groups": task.duplicate_groups(),
+        "categories": task.categories.all(),
+        **sidebar_context(task),
+    }
+    return render(request, "tasks/duplicates.html", context)
 
 
 def images_count(count):

@@ -86,3 +86,77 @@ def test_a_run_trains_on_the_groups_of_its_photos(task, bee):
     )
     _, samples = jobs.load_samples(run)
     assert [sample.group for sample in samples] == [bee.pk, bee.pk, None]
+
+
+@pytest.fixture
+def conflict(task, bee, ants):
+    """A group of three: bee1.png in bees, its mirrored copy in ants, its crop Unsorted."""
+    copies = copies_of(photo(1))
+    mirrored = upload(task, ("mirrored.jpg", copies["mirrored"]), category=ants).added[0].image
+    cropped = upload(task, ("cropped.jpg", copies["cropped"])).added[0].image
+    return [bee, mirrored, cropped]
+
+
+@pytest.fixture
+def agreeing(task, bees):
+    """A group of two in bees."""
+    first = upload(task, ("bee2.png", encode(photo(2), "PNG")), category=bees).added[0].image
+    upload(task, ("bee2_small.jpg", copies_of(photo(2))["resized"]), category=bees)
+    return first.pk
+
+
+def settle(client, task, **fields):
+    return client.post(reverse("tasks:duplicates", args=[task.code]), fields)
+
+
+def test_the_api_lists_groups_label_conflicts_first(api, task, conflict, agreeing):
+    response = api.get(f"{V1}/tasks/{task.code}/duplicates")
+    assert response.status_code == 200
+    assert response.json()["groups"][0] == {
+        "images": [str(image.code) for image in conflict],
+        "categories": ["bees", "ants", None],
+        "conflict": True,
+    }
+    assert response.json()["groups"][1]["conflict"] is False
+
+
+def test_the_page_shows_each_group_with_names_and_categories(owner_client, task, conflict):
+    html = owner_client.get(reverse("tasks:duplicates", args=[task.code])).content.decode()
+    assert "label conflict" in html
+    assert all(name in html for name in ("bee1.png", "mirrored.jpg", "cropped.jpg"))
+
+
+def test_the_task_page_links_to_the_groups_with_their_count(owner_client, task, conflict, agreeing):
+    html = owner_client.get(task.get_absolute_url()).content.decode()
+    assert "Near-copies (2)" in html
+
+
+def test_keeping_one_deletes_the_others(owner_client, task, conflict):
+    bee = conflict[0]
+    response = settle(owner_client, task, group=bee.pk, action="keep_one", image=bee.code)
+    assert response.status_code == 302
+    assert list(task.images.all()) == [bee]
+    assert task.duplicate_groups() == []
+
+
+def test_keeping_all_stops_showing_the_group(owner_client, task, conflict):
+    settle(owner_client, task, group=conflict[0].pk, action="keep_all")
+    assert task.images.count() == 3
+    assert task.duplicate_groups() == []
+
+
+def test_moving_all_puts_them_in_one_category(owner_client, task, conflict, bees):
+    settle(owner_client, task, group=conflict[0].pk, action="move", category=bees.code)
+    assert set(task.images.values_list("category", flat=True)) == {bees.pk}
+    assert not task.duplicate_groups()[0].conflict
+
+
+def test_another_user_cannot_see_the_groups(outsider_client, outsider_api, task, conflict):
+    assert outsider_client.get(reverse("tasks:duplicates", args=[task.code])).status_code == 404
+    assert outsider_api.get(f"{V1}/tasks/{task.code}/duplicates").status_code == 404
+
+
+def test_another_user_cannot_settle_a_group(outsider_client, task, conflict):
+    response = settle(outsider_client, task, group=conflict[0].pk, action="keep_all")
+    assert response.status_code == 404
+    assert len(task.duplicate_groups()) == 1
