@@ -27,6 +27,7 @@ from tasks.api_schemas import (
     CategoryPatch,
     Classification,
     Deleted,
+    Duplicates,
     Error,
     ImageOut,
     ImagePage,
@@ -398,6 +399,13 @@ def review_queue(request, task: UUID, queue: str, paging: Query[Paging]):
     except BadCursor:
         raise ApiError(400, "after: not a cursor this API gave out.") from None
     return {"count": images.count(), "items": page, "next": next_cursor}
+
+
+@api.get("/tasks/{uuid:task}/duplicates", response={200: Duplicates, 404: Error}, tags=["images"])
+def list_duplicates(request, task: UUID):
+    """Groups of near-copies (resized, re-encoded, slightly cropped, mirrored) of two
+    images or more, those whose images sit in different categories first."""
+    return {"groups": owned_task(request, task).duplicate_groups()}
 
 
 @api.get(

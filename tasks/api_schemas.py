@@ -138,10 +138,48 @@ class Rejected(Schema):
     reason: str
 
 
+class NearDuplicate(Schema):
+    name: str
+    of: UUID = Field(description="The code of the image in the task it looks like a copy of.")
+    category: str | None = Field(description="That image's category; null is Unsorted.")
+
+    @staticmethod
+    def resolve_of(outcome):
+        return outcome.copy_of.code
+
+    @staticmethod
+    def resolve_category(outcome):
+        return outcome.copy_of.category.name if outcome.copy_of.category else None
+
+
 class UploadReport(Schema):
     added: list[Added]
     duplicates: list[Duplicate]
     rejected: list[Rejected]
+    near_duplicates: list[NearDuplicate] = Field(
+        description="Added images that look like copies of images already in the task "
+        "(resized, re-encoded, slightly cropped, mirrored): stored, and told."
+    )
+
+
+class DuplicateGroupOut(Schema):
+    images: list[UUID] = Field(description="The codes of the near-copies, oldest first.")
+    categories: list[str | None] = Field(
+        description="Each image's category, in the same order; null is Unsorted."
+    )
+    conflict: bool = Field(description="Whether the copies sit in different categories.")
+
+    @staticmethod
+    def resolve_images(group):
+        return [image.code for image in group.images]
+
+    @staticmethod
+    def resolve_categories(group):
+        return [image.category.name if image.category else None for image in group.images]
+
+
+class Duplicates(Schema):
+    groups: list[DuplicateGroupOut]
 
 
 class Selection(Schema):

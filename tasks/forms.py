@@ -106,6 +106,64 @@ class AcceptSuggestionsForm(forms.Form):
         return unsorted.accept_suggestions(self.cleaned_data["at_least"] / 100)
 
 
+class DuplicateGroupForm(forms.Form):
+    """One group of near-copies, and what to do with it: keep one photo (the others are
+    deleted), keep all (they are not copies), or move all into one category."""
+
+    KEEP_ONE, KEEP_ALL, MOVE = "keep_one", "keep_all", "move"
+
+    group = forms.IntegerField()
+    action = forms.ChoiceField(
+        choices=[(KEEP_ONE, "Keep one"), (KEEP_ALL, "Keep all"), (MOVE, "Move")]
+    )
+    image = forms.UUIDField(required=False)
+    category = forms.CharField(required=False)
+
+    def __init__(self, *args, task, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def clean_group(self):
+        number = self.cleaned_data["group"]
+        found = [group for group in self.task.duplicate_groups() if group.number == number]
+        if not found:
+            raise ValidationError("That group of near-copies is no longer there.")
+        return found[0]
+
+    def clean(self):
+        cleaned = super().clean()
+        group, action = cleaned.get("group"), cleaned.get("action")
+        if group and action == self.KEEP_ONE:
+            kept = [image for image in group.images if image.code == cleaned.get("image")]
+            if not kept:
+                raise ValidationError("Choose the photo to keep.")
+            cleaned["image"] = kept[0]
+        if group and action == self.MOVE:
+            try:
+                destination = sidebar.entry(self.task, cleaned.get("category") or "")
+            except sidebar.UnknownEntry:
+                raise ValidationError("Choose the category to move them to.") from None
+            if destination == sidebar.ALL:
+                raise ValidationError("Choose the category to move them to.")
+            cleaned["category"] = destination if isinstance(destination, Category) else None
+        return cleaned
+
+    def save(self):
+        """What was done, in a sentence."""
+        group, action = self.cleaned_data["group"], self.cleaned_data["action"]
+        if action == self.KEEP_ONE:
+            kept = self.cleaned_data["image"]
+            deleted = group.keep_only(kept)
+            copies = "near-copy" if deleted == 1 else "near-copies"
+            return f"Kept {kept.display_name}; deleted {deleted} {copies}."
+        if action == self.KEEP_ALL:
+            group.keep_all()
+            return f"Kept all {len(group.images)} photos: they are no longer shown as copies."
+        destination = self.cleaned_data["category"]
+        group.move_to(destination)
+        return f"Moved {len(group.images)} photos to {destination or 'Unsorted'}."
+
+
 class MoveForm(SelectionForm):
     category = forms.CharField(error_messages={"required": "Choose where to move them."})
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tasks.near_copies import fingerprint
 from trainer.portable import to_rgb
 
 pillow_heif.register_heif_opener()
@@ -48,10 +49,12 @@ class CheckedImage:
     width: int
     height: int
     thumbnail: bytes
+    fingerprint: bytes | None  # tasks/near_copies.py; None for a picture too plain
 
 
 def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> CheckedImage:
-    """Decode data as an image, whatever its name says, and make its thumbnail."""
+    """Decode data as an image, whatever its name says, and make its thumbnail and its
+    fingerprint, from the one decoding."""
     if not data:
         raise ImageRejected("the file is empty")
     try:
@@ -82,4 +85,6 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
     thumbnail.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     thumbnail.save(out, "JPEG", quality=85)
-    return CheckedImage(format, EXTENSIONS[format], width, height, out.getvalue())
+    return CheckedImage(
+        format, EXTENSIONS[format], width, height, out.getvalue(), fingerprint(thumbnail)
+    )

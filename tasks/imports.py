@@ -20,6 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
 
+from tasks import near_copies
 from tasks.fetching import FetchRefused, fetch_image
 from tasks.imaging import ImageRejected, check_image
 from tasks.models import Image, delete_files
@@ -57,9 +58,17 @@ class FileOutcome:
     outcome: str  # "added", "duplicate" or "rejected"
     reason: str = ""
     image: Image | None = None
+    copy_of: Image | None = None  # for an added photo: the one it looks like a copy of
 
     def __post_init__(self):
         self.name = printable(self.name)
+
+    @property
+    def copy_note(self):
+        """What an added near-copy is told with, after its name."""
+        original = self.copy_of
+        where = original.category.name if original.category else "Unsorted"
+        return f"looks like a copy of {original.display_name} ({where})"
 
 
 @dataclass
@@ -80,6 +89,12 @@ class ImportReport:
     @property
     def rejected(self):
         return self.of("rejected")
+
+    @property
+    def near_duplicates(self):
+        """The added photos that look like copies of photos already in the task: stored
+        all the same (a crop may be wanted), and told."""
+        return [file for file in self.added if file.copy_of]
 
     @property
     def counts(self):
@@ -251,6 +266,9 @@ def import_image(task, name, data, category, limits):
     except OSError as error:
         delete_files(default_storage, written)
         return FileOutcome(name, "rejected", f"could not be stored ({error.strerror or error})")
+    fingerprint = checked.fingerprint
+    phash = None if fingerprint is None else near_copies.perceptual_hash(fingerprint)
+    copy_of = task.images.near_copy_of(fingerprint)
     try:
         with transaction.atomic():
             image = task.images.create(
@@ -263,14 +281,18 @@ def import_image(task, name, data, category, limits):
                 width=checked.width,
                 height=checked.height,
                 size=len(data),
+                fingerprint=fingerprint,
+                perceptual_hash=phash,
             )
+            if copy_of:
+                image.join_copies_of(copy_of)
     except IntegrityError:
         # The same bytes arrived in a concurrent upload, which stored them first.
         return duplicate_of(name, task.images.select_related("category").get(sha256=sha256))
     except DatabaseError:
         delete_files(default_storage, written)
         raise
-    return FileOutcome(name, "added", image=image)
+    return FileOutcome(name, "added", image=image, copy_of=copy_of)
 
 
 def duplicate_of(name, existing):

@@ -305,6 +305,7 @@ def load_samples(run):
             str(local_file(image.file.name)),
             label,
             *(arrays[kind][row] for kind in kinds if row in filled),
+            group=image.duplicate_group,
         )
         for row, (image, label) in enumerate(found)
     ]

@@ -1,11 +1,14 @@
 import hashlib
+import itertools
 import secrets
 import shutil
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from operator import attrgetter
 
+import numpy as np
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -17,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from tasks import near_copies
 from trainer.backbones import FEATURES_VERSION
 from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
 
@@ -114,12 +118,66 @@ class Task(models.Model):
             **{key: Count("id", filter=queue.members) for key, queue in REVIEW_QUEUES.items()}
         )
 
+    def duplicate_groups(self):
+        """The groups of near-copies that hold two photos or more, those whose photos
+        sit in two categories (a label conflict) first."""
+        grouped = (
+            self.images.exclude(duplicate_group=None)
+            .select_related("category")
+            .order_by("duplicate_group", "id")
+        )
+        groups = [
+            DuplicateGroup(number, list(images))
+            for number, images in itertools.groupby(grouped, key=attrgetter("duplicate_group"))
+        ]
+        shown = [group for group in groups if len(group.images) > 1]
+        return sorted(shown, key=lambda group: not group.conflict)
+
+    def duplicate_group_count(self):
+        return (
+            self.images.exclude(duplicate_group=None)
+            .values("duplicate_group")
+            .annotate(size=Count("id"))
+            .filter(size__gt=1)
+            .count()
+        )
+
     def delete_with_files(self):
         """Delete the task, its rows, and (once that has committed) its stored files."""
         prefix = self.storage_prefix
         with transaction.atomic():
             self.delete()
             transaction.on_commit(lambda: delete_folder(default_storage, prefix))
+
+
+@dataclass
+class DuplicateGroup:
+    """Near-copies of one photo: number is the group's Image.duplicate_group."""
+
+    number: int
+    images: list
+
+    @property
+    def conflict(self):
+        """Whether its photos sit in two different categories."""
+        return len({image.category_id for image in self.images if image.category_id}) > 1
+
+    def photos(self):
+        return self.images[0].task.images.filter(duplicate_group=self.number)
+
+    def keep_only(self, kept):
+        """Delete the group's other photos; the one kept is a group of its own again."""
+        deleted = self.photos().exclude(pk=kept.pk).delete_with_files()
+        self.photos().update(duplicate_group=None)
+        return deleted
+
+    def keep_all(self):
+        """Its photos are not copies after all: the group is not shown again."""
+        return self.photos().update(duplicate_group=None)
+
+    def move_to(self, category):
+        """All its photos into category (None is Unsorted), where copies belong together."""
+        return self.photos().update(category=category)
 
 
 class Category(models.Model):
@@ -295,6 +353,21 @@ class ImageQuerySet(models.QuerySet):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(statement, [(*values, image) for image, *values in suggestions])
 
+    def near_copy_of(self, fingerprint):
+        """The image among these that a photo of this fingerprint is a near-copy of
+        (tasks/near_copies.py), the likest; None for none, or for no fingerprint."""
+        if fingerprint is None:
+            return None
+        rows = self.exclude(perceptual_hash=None).values_list("id", "perceptual_hash")
+        ids, hashes = np.array(list(rows), dtype=np.int64).reshape(-1, 2).T
+        nearest = ids[near_copies.candidates(fingerprint, hashes)].tolist()
+        if not nearest:
+            return None
+        found = self.select_related("category").in_bulk(nearest)
+        others = [found[pk] for pk in nearest if pk in found]
+        likest = near_copies.likest_copy(fingerprint, [bytes(o.fingerprint) for o in others])
+        return None if likest is None else others[likest]
+
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""
         names = []
@@ -341,6 +414,13 @@ class Image(models.Model):
     # When classify kept the photo, asked to (tasks/keeping.py): one still in Unsorted
     # VIZE_KEEP_DAYS later is deleted.
     kept_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The upright picture as 32x32 grey levels and its 64-bit DCT hash, to tell near-copies
+    # by (tasks/near_copies.py); none for a picture too plain to compare.
+    fingerprint = models.BinaryField(null=True, blank=True)
+    perceptual_hash = models.BigIntegerField(null=True, blank=True)
+    # The id of the first photo of the near-copies this one belongs to: a plain number, so
+    # that deleting that photo leaves the others grouped. A group of one is no group.
+    duplicate_group = models.BigIntegerField(null=True, blank=True)
 
     objects = ImageQuerySet.as_manager()
 
@@ -358,6 +438,15 @@ class Image(models.Model):
     def display_name(self):
         """The file name without the folders it had inside a zip archive."""
         return self.original_name.rsplit("/", 1)[-1]
+
+    def join_copies_of(self, original):
+        """This photo joins the group of the photo it copies, which starts one if it
+        had none."""
+        if original.duplicate_group is None:
+            Image.objects.filter(pk=original.pk).update(duplicate_group=original.pk)
+            original.duplicate_group = original.pk
+        self.duplicate_group = original.duplicate_group
+        Image.objects.filter(pk=self.pk).update(duplicate_group=self.duplicate_group)
 
 
 class TrainingRun(models.Model):

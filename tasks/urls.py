@@ -48,6 +48,7 @@ urlpatterns = [
         views.image_thumbnail,
         name="image_thumbnail",
     ),
+    path("tasks/<uuid:task_code>/duplicates/", views.duplicates, name="duplicates"),
     path("tasks/<uuid:task_code>/train/", views.train, name="train"),
     path("tasks/<uuid:task_code>/preview/", views.preview, name="preview"),
     path("tasks/<uuid:task_code>/runs/<uuid:run_code>/", views.run_detail, name="run_detail"),

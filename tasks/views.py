@@ -10,6 +10,7 @@ from tasks import downloads, imports, predictions, runs, sidebar
 from tasks.forms import (
     AcceptSuggestionsForm,
     CategoryForm,
+    DuplicateGroupForm,
     MoveForm,
     OperatingPointForm,
     SelectionForm,
@@ -71,6 +72,7 @@ def task_detail(request, task_code):
         return render(request, "tasks/_grid_page.html", context)
     context.update(sidebar_context(task))
     context.update(training_context(task))
+    context["duplicate_group_count"] = task.duplicate_group_count()
     return render(request, "tasks/task_detail.html", context)
 
 
@@ -184,12 +186,15 @@ def upload(request, task_code):
     messages.info(request, report_summary(report))
     for rejected in report.rejected[:20]:
         messages.warning(request, f"{rejected.name}: {rejected.reason}")
+    for copy in report.near_duplicates[:20]:
+        messages.info(request, f"{copy.name} {copy.copy_note}.")
     return redirect(task)
 
 
 def report_summary(report):
+    near = f" ({len(report.near_duplicates)} near-copies)" if report.near_duplicates else ""
     return (
-        f"{len(report.added)} added, {len(report.duplicates)} duplicates, "
+        f"{len(report.added)} added{near}, {len(report.duplicates)} duplicates, "
         f"{len(report.rejected)} rejected."
     )
 
@@ -254,6 +259,26 @@ def images_keep(request, task_code):
     messages.success(request, f"Kept {images_count(kept)} {as_it_is}: review will not ask again.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     return after_selection_change(request, task, codes if isinstance(view, ReviewQueue) else [])
+
+
+def duplicates(request, task_code):
+    """The groups of near-copies, label conflicts first; a POST settles one group."""
+    task = owned_task(request, task_code)
+    if request.method == "POST":
+        form = DuplicateGroupForm(request.POST, task=task)
+        if form.is_valid():
+            messages.success(request, form.save())
+            runs.suggest_in_background(task.pk)
+        else:
+            messages.error(request, form_errors(form))
+        return redirect("tasks:duplicates", task.code)
+    context = {
+        "task": task,
+        "groups": task.duplicate_groups(),
+        "categories": task.categories.all(),
+        **sidebar_context(task),
+    }
+    return render(request, "tasks/duplicates.html", context)
 
 
 def images_count(count):

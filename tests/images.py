@@ -132,3 +132,35 @@ def legacy_zip(members):
     for placeholder, raw in zip(placeholders, members, strict=True):
         archive = archive.replace(placeholder.encode(), raw)
     return archive
+
+
+def photo(seed, size=(320, 240)):
+    """A picture with the broad shapes and the detail of a photo, different for each
+    seed: coloured blobs on a smooth random ground."""
+    rng = np.random.default_rng(seed)
+    ground = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    image = Image.fromarray(ground).resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = (int(v) for v in rng.integers(0, min(size), 2))
+        radius = int(rng.integers(8, 40))
+        color = tuple(int(v) for v in rng.integers(0, 256, 3))
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color)
+    return image
+
+
+def copies_of(image):
+    """{kind: JPEG bytes} of near-copies of image, one of each kind people make."""
+    width, height = image.size
+    crop = image.crop((width // 40, height // 40, width - width // 40, height - height // 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to show": the pixels lie rotated the other way
+    return {
+        "resized": encode(image.resize((width // 2, height // 2)), "JPEG", quality=90),
+        "re-encoded": encode(image, "JPEG", quality=60),
+        "cropped": encode(crop, "JPEG", quality=90),
+        "mirrored": encode(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=90),
+        "exif-rotated": encode(
+            image.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=90, exif=exif.tobytes()
+        ),
+    }

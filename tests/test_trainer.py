@@ -12,7 +12,7 @@ from skimage import data as skimage_data
 
 import trainer
 from tests.images import picture
-from trainer import heads, portable, predict, runtime
+from trainer import evaluation, heads, portable, predict, runtime
 from trainer.backbones import BASE_MODELS, FINAL_FEATURES
 from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE
 
@@ -349,3 +349,53 @@ def test_the_exported_head_scores_as_the_fitted_head_of_either_view(view):
     # what the ONNX graph computes: the whole vector normalised, then the linear head
     exported = heads.normalise(features) @ weight.T + bias
     assert np.allclose(exported, heads.logits(model, features, view), atol=1e-6)
+
+
+def sides_of_groups(parts, groups):
+    """For each group of more than one image, the sets of sides its images fell on."""
+    sides = []
+    for train, test in parts:
+        side = {int(i): "train" for i in train} | {int(i): "test" for i in test}
+        for group in set(groups.tolist()):
+            members = np.flatnonzero(groups == group)
+            if len(members) > 1:
+                sides.append({side[int(i)] for i in members})
+    return sides
+
+
+def grouped(count, size):
+    """count images numbered in groups of size, after that many images of no group."""
+    return np.array([i // size if i < count else -1 - i for i in range(2 * count)])
+
+
+def test_a_hold_out_keeps_each_group_of_near_copies_on_one_side():
+    labels = np.array([0, 1] * 30)
+    groups = grouped(30, 3)
+    method, parts = evaluation.splits(labels, seed=0, groups=groups)
+    assert method.startswith("hold-out") and len(parts) == 1
+    assert all(len(sides) == 1 for sides in sides_of_groups(parts, groups))
+    assert 0.15 <= len(parts[0][1]) / len(labels) <= 0.25
+
+
+def test_cross_validation_keeps_each_group_of_near_copies_in_one_fold():
+    labels = np.array([0, 1] * 8)
+    groups = grouped(8, 2)
+    method, parts = evaluation.splits(labels, seed=0, groups=groups)
+    assert method.endswith("cross-validation")
+    assert all(len(sides) == 1 for sides in sides_of_groups(parts, groups))
+
+
+def test_photos_of_no_group_split_as_before():
+    labels = np.array([0, 1] * 30)
+    alone = np.arange(-1, -61, -1)
+    _, before = evaluation.splits(labels, seed=0)
+    _, now = evaluation.splits(labels, seed=0, groups=alone)
+    assert [test.tolist() for _, test in now] == [test.tolist() for _, test in before]
+
+
+def test_a_run_records_how_many_groups_it_kept_together(pictures, model_cache, tmp_path):
+    training = samples(pictures)
+    for sample in training[:2] + training[-2:]:
+        sample.group = 1 if sample.label == "discs" else 2
+    result = trainer.train(config(model_cache), training, tmp_path)
+    assert result.metrics["groups_kept_together"] == 2

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 
 from trainer import heads, operating_points
 from trainer.choices import HOLDOUT_MIN_PER_CATEGORY
@@ -12,29 +12,47 @@ from trainer.choices import HOLDOUT_MIN_PER_CATEGORY
 HOLDOUT_FRACTION = 0.2
 
 
-def splits(labels, seed):
+def splits(labels, seed, groups=None):
     """(method, [(train indices, test indices), ...]): a stratified hold-out when every
-    category has enough images, k-fold cross-validation otherwise."""
+    category has enough images, k-fold cross-validation otherwise. Images of one group
+    (near-copies of one photo, numbered alike in groups) stay on one side of every
+    split: a copy on each side would score the model on a photo it learned."""
     smallest = int(np.bincount(labels).min())
+    together = groups is not None and groups_kept_together(groups) > 0
+    rows = np.zeros(len(labels))
     if smallest >= HOLDOUT_MIN_PER_CATEGORY:
-        splitter = StratifiedShuffleSplit(1, test_size=HOLDOUT_FRACTION, random_state=seed)
         method = f"hold-out of {HOLDOUT_FRACTION:.0%} of the images"
-    else:
-        folds = min(5, smallest)
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        method = f"{folds}-fold cross-validation"
-    return method, list(splitter.split(np.zeros(len(labels)), labels))
+        if not together:
+            splitter = StratifiedShuffleSplit(1, test_size=HOLDOUT_FRACTION, random_state=seed)
+            return method, list(splitter.split(rows, labels))
+        # The first of five folds of whole groups is the hold-out of a fifth.
+        folds = StratifiedGroupKFold(round(1 / HOLDOUT_FRACTION), shuffle=True, random_state=seed)
+        return method, list(folds.split(rows, labels, groups))[:1]
+    folds = min(5, smallest)
+    method = f"{folds}-fold cross-validation"
+    if not together:
+        return method, list(
+            StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, labels)
+        )
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    return method, list(splitter.split(rows, labels, groups))
 
 
-def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=None):
+def groups_kept_together(groups):
+    """How many groups of groups (one number per image) hold more than one image."""
+    _, counts = np.unique(groups, return_counts=True)
+    return int((counts > 1).sum())
+
+
+def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=None, groups=None):
     """(indices, probabilities, method, choice): a stratified hold-out when every
     category has enough images, k-fold cross-validation otherwise. The head's settings
     are chosen inside each training part, so the held-out images play no part in any
     choice. A hold-out's choice (made on 80% of the images) serves the final model
     too; after cross-validation the caller chooses again on all images. on_fit(done)
     as the choices go, done the fraction of them made. A choice given (carried from an
-    earlier run) is used as it is."""
-    method, parts = splits(labels, seed)
+    earlier run) is used as it is. groups as splits takes them."""
+    method, parts = splits(labels, seed, groups)
     indices, probabilities, choices = [], [], []
     for part, (train, test) in enumerate(parts):
         chosen = choice or heads.choose(

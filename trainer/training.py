@@ -57,6 +57,9 @@ class Sample:
     features: np.ndarray | None = None
     mirrored: np.ndarray | None = None
     late_maps: np.ndarray | None = None
+    # Near-copies of one photo share a number, and stay on one side of every evaluation
+    # split; None: a photo of its own.
+    group: int | None = None
 
 
 @dataclass
@@ -102,7 +105,7 @@ class Embedded:
     """The images as every fitter takes them. labels index classes (the negative
     category last); late_maps are there for the modes that read them (LATE_MAPS_READ_BY);
     new_embeddings are those computed by this run, by sample index (each an Embeddings
-    of one row), for the caller to store."""
+    of one row), for the caller to store; groups number the images, near-copies alike."""
 
     classes: list[str]
     features: np.ndarray
@@ -110,6 +113,7 @@ class Embedded:
     late_maps: np.ndarray | None
     labels: np.ndarray
     new_embeddings: dict[int, embedding.Embeddings]
+    groups: np.ndarray
 
 
 class Model(Protocol):
@@ -199,7 +203,9 @@ def embedded(samples, config, progress):
     for sample in samples:
         sample.features = sample.mirrored = sample.late_maps = None
     labels = np.array([classes.index(s.label) for s in samples])
-    return Embedded(classes, features, mirrored, late_maps, labels, new_embeddings)
+    # A photo of no group is a group of its own, numbered below every group's number.
+    groups = np.array([-1 - i if s.group is None else s.group for i, s in enumerate(samples)])
+    return Embedded(classes, features, mirrored, late_maps, labels, new_embeddings, groups)
 
 
 def in_one_array(rows):
@@ -228,8 +234,10 @@ def fit_fast(config, data, progress):
         config.seed,
         on_fit=progress.stretch("evaluating", 80, 90),
         choice=carried,
+        groups=data.groups,
     )
     metrics = evaluation.metrics(data.labels[indices], probabilities, data.classes, method)
+    metrics["groups_kept_together"] = evaluation.groups_kept_together(data.groups)
 
     progress("fitting", 90)
     choice = choice or heads.choose(
@@ -270,7 +278,7 @@ def fit_accurate(config, data, progress):
     better."""
     started = time.monotonic()
     deadline = started + config.time_budget
-    method, parts = evaluation.splits(data.labels, config.seed)
+    method, parts = evaluation.splits(data.labels, config.seed, data.groups)
     if len(parts) != 1:
         raise ValueError(
             f"accurate mode needs at least {HOLDOUT_MIN_PER_CATEGORY} images in "
@@ -305,6 +313,7 @@ def fit_accurate(config, data, progress):
     )
     data.late_maps = None  # 1.35 GB at 20,000 photos, gone before the last fit and writing
     metrics = evaluation.metrics(data.labels[test], tuning.probabilities, data.classes, method)
+    metrics["groups_kept_together"] = evaluation.groups_kept_together(data.groups)
     metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
     metrics.update(head_choice_metrics(choice, carried=config.carried_choice is not None))
     model = tuning.network or linear_head(config, data, choice)
