@@ -36,7 +36,7 @@ MIN_ANSWERED = 30  # a precision on fewer test photos is too coarse to compare
 def test_curve(predictions, true, classes):
     """The test photos' curve, from the predictor's scores."""
     probabilities = np.array([[dict(p.scores)[name] for name in classes] for p in predictions])
-    return operating_points.curve(true, probabilities, classes)
+    return operating_points.curve(true, probabilities, classes, "test split")
 
 
 def hold_out_curve(features, mirrored, labels, classes, metrics, seed=0):
