@@ -165,7 +165,7 @@ def test_a_suspected_mislabel_is_fixed_with_the_key_a_and_an_outlier_kept_with_k
     connections.close_all()  # left open, this thread's session outlives the test database
     page.reload()
     page.click("#sidebar a:has-text('Suspected mislabels')")
-    assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "ants → bees · 90 %"
+    assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "→ bees · 90 %"
 
     page.click("#tiles .tile >> nth=0")
     page.keyboard.press("a")

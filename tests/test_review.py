@@ -138,7 +138,7 @@ def test_the_mislabel_queue_shows_the_photo_with_its_label_and_the_suggested_one
     response = review_page(owner_client, task, "mislabels")
 
     assert [image.code for image in response.context["images"]] == [square_among_discs.code]
-    assert "discs → squares" in response.content.decode()
+    assert "Labelled discs, but looks like squares" in response.content.decode()
 
 
 def test_accepting_a_suspected_photos_suggestion_moves_it_to_that_category(
