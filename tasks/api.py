@@ -330,11 +330,17 @@ def upload_images(
 def move_images(request, task: UUID, payload: Move):
     found = owned_task(request, task)
     destination = named_category(found, payload.category) if payload.category else None
-    selected = found.images.filter(code__in=payload.images)
-    known = set(selected.values_list("code", flat=True))
+    selected, not_found = chosen_images(found, payload.images)
     moved = selected.update(category=destination)
     runs.suggest_in_background(found.pk)
-    return {"moved": moved, "not_found": [code for code in payload.images if code not in known]}
+    return {"moved": moved, "not_found": not_found}
+
+
+def chosen_images(task, codes):
+    """(the task's images with these codes, the codes that name none of them)."""
+    selected = task.images.filter(code__in=codes)
+    known = set(selected.values_list("code", flat=True))
+    return selected, [code for code in codes if code not in known]
 
 
 @api.post(
@@ -344,11 +350,10 @@ def move_images(request, task: UUID, payload: Move):
 )
 def delete_images(request, task: UUID, payload: Selection):
     found = owned_task(request, task)
-    selected = found.images.filter(code__in=payload.images)
-    known = set(selected.values_list("code", flat=True))
+    selected, not_found = chosen_images(found, payload.images)
     deleted = selected.delete_with_files()
     runs.suggest_in_background(found.pk)
-    return {"deleted": deleted, "not_found": [code for code in payload.images if code not in known]}
+    return {"deleted": deleted, "not_found": not_found}
 
 
 @api.post(
@@ -358,11 +363,8 @@ def delete_images(request, task: UUID, payload: Selection):
 )
 def keep_images(request, task: UUID, payload: Selection):
     """Keep these photos as they are: the mislabel and outlier queues hold them no more."""
-    found = owned_task(request, task)
-    selected = found.images.filter(code__in=payload.images)
-    known = set(selected.values_list("code", flat=True))
-    kept = selected.keep_as_they_are()
-    return {"kept": kept, "not_found": [code for code in payload.images if code not in known]}
+    selected, not_found = chosen_images(owned_task(request, task), payload.images)
+    return {"kept": selected.keep_as_they_are(), "not_found": not_found}
 
 
 class Paging(Schema):

@@ -156,6 +156,16 @@ def outsider_api(outsider):
 
 
 @pytest.fixture
+def discs(task):
+    return task.categories.create(name="discs")
+
+
+@pytest.fixture
+def squares(task):
+    return task.categories.create(name="squares")
+
+
+@pytest.fixture
 def shapes_task(task):
     discs, squares = task.categories.create(name="discs"), task.categories.create(name="squares")
     add_pictures(task, discs, "discs", 6)

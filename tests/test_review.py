@@ -14,16 +14,6 @@ from trainer.suggestions import out_of_fold, outlier_scores, sampled
 
 
 @pytest.fixture
-def discs(task):
-    return task.categories.create(name="discs")
-
-
-@pytest.fixture
-def squares(task):
-    return task.categories.create(name="squares")
-
-
-@pytest.fixture
 def square_among_discs(task, discs, squares):
     """Four photos in each category, and a square labelled discs, embedded and scored."""
     add_pictures(task, discs, "discs", 4)

@@ -15,16 +15,6 @@ from tests.helpers import V1, add_pictures, work
 
 
 @pytest.fixture
-def discs(task):
-    return task.categories.create(name="discs")
-
-
-@pytest.fixture
-def squares(task):
-    return task.categories.create(name="squares")
-
-
-@pytest.fixture
 def labelled_and_unsorted(task, discs, squares):
     """Three labelled photos per category and two Unsorted ones of each kind, embedded:
     {kind: [Unsorted Image]}."""
