@@ -217,13 +217,15 @@ class Site:
             time.sleep(0.2)
 
     def accuracy(self, task, run, files):
-        """Accuracy of the run's stored model on {category name: [path]}."""
+        """Accuracy of the run's stored model on {category name: [path]}: its best
+        category, whether or not it reaches the run's operating point (a photo below it
+        is answered "needs review", which is not a wrong answer)."""
         from trainer import predict
 
         model = predict.load(self.var / "media" / "tasks" / task / "runs" / run)
         paths = [(name, path) for name, group in files.items() for path in group]
         predictions = model.predict([str(path) for _, path in paths])
-        right = sum(p.label == name for (name, _), p in zip(paths, predictions, strict=True))
+        right = sum(p.scores[0][0] == name for (name, _), p in zip(paths, predictions, strict=True))
         return right / len(paths)
 
 
