@@ -16,6 +16,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from trainer.backbones import FINAL_FEATURES, POOLED_PARTS
 
@@ -25,6 +26,11 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 CHOICE_ROWS = 4000
 # Simplest first: within one standard error of the best, the final features alone win.
 VIEWS = ("final", "all")
+# A worker shares the cores with the web server, the other worker and training: with
+# BLAS's threads spinning against them, the choice on trashnet's 2,019 photos took 217 s,
+# and 15-31 s on one thread (same choice; the 5 out-of-fold fits on corn_leaf's 3,346:
+# 40 s against 5.4 s).
+ONE_THREAD = threadpool_limits.wrap(limits=1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ def normalise(features):
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
+@ONE_THREAD
 def fit(features, mirrored, labels, c, seed, view="all", start=None, rows=slice(None)):
     """A logistic regression over the given rows of the images (all by default) and of
     their mirror images. start: a model fitted on the same rows with another C, refitted
@@ -97,6 +104,7 @@ def probabilities(model, features, choice):
     return softmax(logits(model, features, choice.view) / choice.temperature, axis=1)
 
 
+@ONE_THREAD
 def choose(features, mirrored, labels, seed, on_fit=None, at_most=CHOICE_ROWS):
     """The view and C by cross-validated accuracy with the one-standard-error rule: the
     simplest view and strongest regularisation whose accuracy is within one standard

@@ -14,7 +14,6 @@ head's choice, made by cross-validation, serves the suggestions too."""
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from trainer import heads
 
@@ -24,10 +23,6 @@ from trainer import heads
 UNTRAINED_CHOICE = heads.HeadChoice(c=10.0, temperature=1.0, view="all")
 # Each labelled photo is scored by a head fitted on the other folds of its category.
 DOUBT_FOLDS = 5
-# The refresh shares the cores with training and embedding: with two BLAS threads
-# spinning against them, one out-of-fold fit on 1,600 trashnet photos took 18.6 s, and
-# 2.2 s with one thread.
-ONE_THREAD = threadpool_limits.wrap(limits=1)
 # Beyond this many labelled photos, each head is fitted on (and distances are measured
 # to) a sample of them, every category kept in proportion: at 20,000 photos the full
 # refresh would take minutes of the worker after every move.
@@ -46,7 +41,7 @@ def head_choice(trained_choice):
     return heads.HeadChoice(*trained_choice) if trained_choice else UNTRAINED_CHOICE
 
 
-@ONE_THREAD
+@heads.ONE_THREAD
 def suggest(features, mirrored, labels, unsorted, trained_choice=None):
     """Probabilities (len(unsorted), categories) over the categories that labels index,
     for the unsorted photos' features; the head is fitted on the labelled photos
@@ -72,7 +67,7 @@ def sampled(labels, rows, rng, at_most=AT_MOST):
     )
 
 
-@ONE_THREAD
+@heads.ONE_THREAD
 def out_of_fold(features, mirrored, labels, trained_choice=None, seed=0):
     """Probabilities (len(labels), categories) of each labelled photo from a head that
     never saw it; NaN rows for the photos of a category that holds one photo alone, which
@@ -120,7 +115,7 @@ def distances_to_categories(features, labels, photos, labelled_rows=None):
     return distances
 
 
-@ONE_THREAD
+@heads.ONE_THREAD
 def outlier_scores(features, labels, unsorted):
     """(labelled scores, unsorted scores): each photo's distance to its nearest category
     over the fence that the labelled photos' own distances set; above 1, an outlier.
