@@ -1,6 +1,8 @@
 // The labeling grid: select photos, move them with keys or by dragging them onto a
-// category, and upload dropped files and zips in batches with a progress bar each.
-// Without this script the grid is a plain form of checkboxes and still works.
+// category, and upload dropped files and zips in batches with a progress bar each; a
+// cursor that the arrow keys move, so that all of it works from the keyboard; the
+// larger view's keys. Without this script the grid is a plain form of checkboxes, the
+// larger view a page of links and forms, and both still work.
 (function () {
   "use strict";
 
@@ -11,6 +13,8 @@
   const grid = () => document.getElementById("grid");
   const tiles = () => Array.from(document.querySelectorAll("#tiles .tile"));
   const csrfToken = () => document.querySelector("[name=csrfmiddlewaretoken]").value;
+  const checkboxOf = (tile) => tile.querySelector("input[type=checkbox]");
+  const cursorTile = () => document.querySelector("#tiles .tile.cursor");
   let anchor = null;
 
   // Selection ----------------------------------------------------------------------
@@ -34,6 +38,62 @@
       : "Click a photo to select it; shift-click for a range.";
   }
 
+  // The cursor ----------------------------------------------------------------------
+
+  // Where the cursor was, to put it back when its tile is replaced or moved away.
+  let lastCursor = { code: null, index: -1 };
+
+  // One photo of the grid is in the tab order (the cursor's, else the first): Tab enters
+  // the grid in one step and leaves it in the next; the arrow keys move within it.
+  function rovingTabIndex() {
+    const all = tiles();
+    const current = cursorTile() || all[0];
+    for (const tile of all) {
+      checkboxOf(tile).tabIndex = tile === current ? 0 : -1;
+      tile.querySelector(".open").tabIndex = -1; // Enter opens the larger view
+    }
+  }
+
+  function placeCursor(tile, { focus = true, scroll = true } = {}) {
+    const all = tiles();
+    all.forEach((t) => t.classList.toggle("cursor", t === tile));
+    lastCursor = { code: tile.dataset.code, index: all.indexOf(tile) };
+    rovingTabIndex();
+    if (focus) checkboxOf(tile).focus({ preventScroll: true });
+    if (scroll) tile.scrollIntoView({ block: "nearest" });
+  }
+
+  // After htmx changed the grid: the cursor on the same photo, else on the one that took
+  // its place, focused again if its removal took the focus away.
+  function keepCursor() {
+    const all = tiles();
+    if (!all.length || cursorTile() || lastCursor.index < 0) {
+      rovingTabIndex();
+      return;
+    }
+    const same = all.find((tile) => tile.dataset.code === lastCursor.code);
+    const lost = !document.activeElement || document.activeElement === document.body;
+    placeCursor(same || all[Math.min(lastCursor.index, all.length - 1)], { focus: lost && !openDialog() });
+  }
+
+  // The grid's columns as laid out now: how many tiles share the first one's row.
+  function columns() {
+    const all = tiles();
+    const top = all.length ? all[0].offsetTop : 0;
+    const first = all.findIndex((tile) => tile.offsetTop !== top);
+    return first === -1 ? all.length : first;
+  }
+
+  function moveCursor(step, extend) {
+    const all = tiles();
+    if (!all.length) return;
+    const from = all.indexOf(cursorTile());
+    const to = from === -1 ? 0 : Math.min(all.length - 1, Math.max(0, from + step));
+    if (extend && !anchor) anchor = all[Math.max(from, 0)];
+    placeCursor(all[to]);
+    if (extend) clickTile(all[to], { shiftKey: true });
+  }
+
   function clickTile(tile, event) {
     const all = tiles();
     if (event.shiftKey && anchor && all.includes(anchor)) {
@@ -41,7 +101,7 @@
       if (!(event.ctrlKey || event.metaKey)) all.forEach((t) => setSelected(t, false));
       all.slice(from, to + 1).forEach((t) => setSelected(t, true));
     } else if (event.ctrlKey || event.metaKey) {
-      setSelected(tile, !tile.querySelector("input").checked);
+      setSelected(tile, !checkboxOf(tile).checked);
       anchor = tile;
     } else {
       const alone = selectedTiles().length === 1 && tile.classList.contains("selected");
@@ -49,6 +109,7 @@
       setSelected(tile, !alone);
       anchor = tile;
     }
+    if (!tile.classList.contains("cursor")) placeCursor(tile, { scroll: false });
     showSelectionCount();
   }
 
@@ -59,10 +120,19 @@
 
   // Moving and deleting --------------------------------------------------------------
 
+  // The selection, or with none the cursor's photo: what the keys move and delete.
+  function selectionOrCursor() {
+    if (!selectedTiles().length && cursorTile()) {
+      setSelected(cursorTile(), true);
+      showSelectionCount();
+    }
+    return selectedTiles().length > 0;
+  }
+
   function moveSelectionTo(target) {
     const form = grid();
     if (!form || target === "all") return;
-    if (!selectedTiles().length) {
+    if (!selectionOrCursor()) {
       flash("Select some photos first.");
       return;
     }
@@ -91,7 +161,14 @@
   }
 
   function deleteSelection() {
-    if (selectedTiles().length) grid().querySelector("[data-action=delete]").click();
+    if (selectionOrCursor()) grid().querySelector("[data-action=delete]").click();
+  }
+
+  // The Undo of the notice the last move or delete left (templates/_undo.html).
+  function undoLast() {
+    const button = (openDialog() || document).querySelector("form.undo button");
+    if (button) button.click();
+    else flash("Nothing to undo.");
   }
 
   function flash(text) {
@@ -186,6 +263,11 @@
   function refresh() {
     const here = window.location.pathname + window.location.search;
     htmx.ajax("GET", here, { target: "#sidebar", swap: "outerHTML" });
+    refreshGrid();
+  }
+
+  function refreshGrid() {
+    const here = window.location.pathname + window.location.search;
     htmx.ajax("GET", here, { target: "#grid", swap: "outerHTML" });
   }
 
@@ -267,8 +349,15 @@
   // Clicks, keys and htmx ------------------------------------------------------------
 
   document.addEventListener("click", (event) => {
+    const skip = event.target.closest(".skip-link[href='#tiles']");
+    if (skip && tiles().length) {
+      event.preventDefault();
+      placeCursor(cursorTile() || tiles()[0]);
+      return;
+    }
     const tile = event.target.closest(".tile");
-    if (tile && !event.target.closest(".open")) {
+    // A click on the checkbox itself (Space, or assistive technology) toggles it natively.
+    if (tile && !event.target.closest(".open") && event.target !== checkboxOf(tile)) {
       event.preventDefault();
       clickTile(tile, event);
     }
@@ -276,6 +365,12 @@
   });
 
   document.addEventListener("change", (event) => {
+    if (event.target.matches(".tile input[type=checkbox]")) {
+      const tile = event.target.closest(".tile");
+      tile.classList.toggle("selected", event.target.checked);
+      anchor = tile;
+      showSelectionCount();
+    }
     if (event.target.matches("#upload input[type=file]")) {
       const form = document.getElementById("upload");
       upload(Array.from(event.target.files), form.querySelector("[name=target]").value);
@@ -283,40 +378,123 @@
     }
   });
 
+  document.addEventListener("focusin", (event) => {
+    const tile = event.target.closest("#tiles .tile");
+    if (tile && !tile.classList.contains("cursor")) placeCursor(tile, { focus: false });
+  });
+
   document.addEventListener("submit", (event) => {
-    const question = event.target.dataset && event.target.dataset.confirm;
+    const question =
+      (event.submitter && event.submitter.dataset.confirm) || (event.target.dataset && event.target.dataset.confirm);
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // Keys typed into a field are its own; a photo's checkbox takes the grid's keys.
+  function typesText(target) {
+    return target.closest("select, textarea, [contenteditable]") || (target.matches("input") && !target.closest(".tile"));
+  }
+
+  const openDialog = () => document.querySelector("#viewer[open]");
+
+  // The larger view shown now: in the dialog over the grid, or as a page of its own.
+  function imageView() {
+    const dialog = openDialog();
+    if (dialog) return dialog.querySelector(".image-view");
+    return grid() ? null : document.querySelector(".image-view");
+  }
+
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, select, textarea, dialog[open]")) return;
-    if (!grid()) return;
-    if ((event.ctrlKey || event.metaKey) && event.key === "a") {
-      event.preventDefault();
-      selectAll(true);
-    } else if (event.key === "Escape") {
-      selectAll(false);
-    } else if (event.key === "Delete" || event.key === "Backspace") {
-      event.preventDefault();
-      deleteSelection();
-    } else if (event.key.toLowerCase() === "a" && !event.ctrlKey && !event.metaKey && !event.altKey) {
-      acceptSelection();
-    } else if (event.key.toLowerCase() === "k" && !event.ctrlKey && !event.metaKey && !event.altKey) {
-      keepSelection();
-    } else if (/^[0-9]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
-      const bucket = document.querySelector(`#sidebar [data-key="${event.key}"]`);
-      if (bucket) moveSelectionTo(bucket.dataset.dropTarget);
-    }
+    if (event.defaultPrevented || typesText(event.target)) return;
+    const view = imageView();
+    if (view) imageViewKey(event, view);
+    else if (grid()) gridKey(event);
   });
 
+  function gridKey(event) {
+    const plain = !event.ctrlKey && !event.metaKey && !event.altKey;
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    const onGrid = event.target.closest("#tiles") || event.target === document.body;
+    const arrows = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
+    if (onGrid && plain && key in arrows) {
+      event.preventDefault();
+      moveCursor(arrows[key], event.shiftKey);
+    } else if (onGrid && plain && (key === "Home" || key === "End")) {
+      event.preventDefault();
+      moveCursor(key === "Home" ? -Infinity : Infinity, event.shiftKey);
+    } else if (onGrid && plain && key === "Enter" && cursorTile()) {
+      event.preventDefault();
+      cursorTile().querySelector(".open").click();
+    } else if ((event.ctrlKey || event.metaKey) && key === "z") {
+      event.preventDefault();
+      undoLast();
+    } else if ((event.ctrlKey || event.metaKey) && key === "a") {
+      event.preventDefault();
+      selectAll(true);
+    } else if (key === "Escape") {
+      selectAll(false);
+    } else if (key === "Delete" || key === "Backspace") {
+      event.preventDefault();
+      deleteSelection();
+    } else if (plain && key === "a") {
+      acceptSelection();
+    } else if (plain && key === "k") {
+      keepSelection();
+    } else if (plain && /^[0-9]$/.test(key)) {
+      const bucket = document.querySelector(`#sidebar [data-key="${key}"]`);
+      if (bucket) moveSelectionTo(bucket.dataset.dropTarget);
+    }
+  }
+
+  // The larger view: the same keys as its links and buttons.
+  function imageViewKey(event, view) {
+    const plain = !event.ctrlKey && !event.metaKey && !event.altKey;
+    const press = (selector) => {
+      const control = view.querySelector(selector);
+      if (!control || control.disabled) return;
+      event.preventDefault();
+      control.click();
+    };
+    if (plain && event.key === "ArrowLeft") press("a[rel=prev]");
+    else if (plain && event.key === "ArrowRight") press("a[rel=next]");
+    else if (plain && /^[0-9]$/.test(event.key)) press(`.move-to [data-key="${event.key}"]`);
+    else if (plain && (event.key === "Delete" || event.key === "Backspace")) press("[data-action=delete]");
+    else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+      event.preventDefault();
+      undoLast();
+    }
+  }
+
+  // Whether the larger view moved or deleted a photo since it opened: the grid behind it
+  // is loaded again when it closes.
+  let viewerChanged = false;
+
   document.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.target.id === "viewer") event.detail.target.showModal();
+    const target = event.detail.target;
+    if (target.id !== "viewer") return;
+    if (!target.open) target.showModal();
+    target.querySelector(".image-view").focus();
   });
+
+  document.addEventListener(
+    "close",
+    (event) => {
+      if (event.target.id !== "viewer" || !viewerChanged) return;
+      viewerChanged = false;
+      refreshGrid();
+    },
+    true // close does not bubble
+  );
+
+  document.addEventListener("htmx:afterSettle", keepCursor);
 
   document.addEventListener("htmx:afterRequest", (event) => {
     const posted = event.detail.requestConfig && event.detail.requestConfig.verb === "post";
-    if (posted && event.detail.elt.closest("#grid") && event.detail.successful) {
-      selectAll(false);
-    }
+    if (!posted || !event.detail.successful) return;
+    const from = event.detail.elt;
+    if (from.closest("#viewer")) viewerChanged = true;
+    else if (from.closest("#grid")) selectAll(false);
+    else if (from.closest("form.undo")) refreshGrid();
   });
+
+  rovingTabIndex();
 })();

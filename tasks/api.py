@@ -351,7 +351,7 @@ def chosen_images(task, codes):
 def delete_images(request, task: UUID, payload: Selection):
     found = owned_task(request, task)
     selected, not_found = chosen_images(found, payload.images)
-    deleted = selected.delete_with_files()
+    deleted = selected.discard()
     runs.suggest_in_background(found.pk)
     return {"deleted": deleted, "not_found": not_found}
 

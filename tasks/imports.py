@@ -249,6 +249,8 @@ def import_image(task, name, data, category, limits):
     existing = task.images.filter(sha256=sha256).select_related("category").first()
     if existing:
         return duplicate_of(name, existing)
+    if revived := deleted_copy_back(task, sha256, name, category):
+        return FileOutcome(name, "added", image=revived)
     try:
         checked = check_image(
             data, max_pixels=limits.image_pixels, thumbnail_size=settings.VIZE_THUMBNAIL_SIZE
@@ -293,6 +295,16 @@ def import_image(task, name, data, category, limits):
         delete_files(default_storage, written)
         raise
     return FileOutcome(name, "added", image=image, copy_of=copy_of)
+
+
+def deleted_copy_back(task, sha256, name, category):
+    """The deleted photo of these bytes, brought back as if uploaded now, while it waits
+    for an undo: its row holds the only name these bytes may be stored under in the task,
+    and the workers would remove the files with it. None when there is none."""
+    deleted = Image.with_deleted.filter(task=task, sha256=sha256).exclude(deleted_at=None)
+    if not deleted.update(deleted_at=None, category=category, original_name=name[-255:]):
+        return None
+    return task.images.select_related("category").get(sha256=sha256)
 
 
 def duplicate_of(name, existing):

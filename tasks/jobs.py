@@ -199,7 +199,9 @@ def suggest_categories(task_id):
         return
     base = trainer.DEFAULT_BASE_MODEL
     rows = (
-        ImageEmbedding.objects.filter(image__task=task, base_model=base, version=FEATURES_VERSION)
+        ImageEmbedding.objects.filter(
+            image__in=task.images.all(), base_model=base, version=FEATURES_VERSION
+        )
         .order_by("image_id")
         .values_list("image_id", "image__category_id", "features", "mirrored")
     )

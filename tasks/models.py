@@ -54,8 +54,8 @@ class TaskQuerySet(models.QuerySet):
     def with_counts(self):
         # Subqueries, not two joins: joining images and categories would multiply rows.
         return self.annotate(
-            image_count=count_per_task(Image),
-            category_count=count_per_task(Category),
+            image_count=count_per(Image.objects, "task"),
+            category_count=count_per(Category.objects, "task"),
         )
 
 
@@ -103,7 +103,8 @@ class Task(models.Model):
         return category
 
     def categories_with_counts(self):
-        return self.categories.annotate(image_count=Count("images"))
+        # A subquery of Image.objects, not Count("images"): a join would count deleted photos.
+        return self.categories.annotate(image_count=count_per(Image.objects, "category"))
 
     def current_run(self):
         """The run that is queued or training now, if any."""
@@ -167,7 +168,7 @@ class DuplicateGroup:
 
     def keep_only(self, kept):
         """Delete the group's other photos; the one kept is a group of its own again."""
-        deleted = self.photos().exclude(pk=kept.pk).delete_with_files()
+        deleted = self.photos().exclude(pk=kept.pk).discard()
         self.photos().update(duplicate_group=None)
         return deleted
 
@@ -304,21 +305,42 @@ class ImageQuerySet(models.QuerySet):
         if after:
             with cursor_values(after) as values:
                 value, last = values.split(":")
-                if value == "none":
-                    images = images.filter(**{rank: None}, id__lt=int(last))
-                else:
-                    beyond = f"{rank}__gt" if ascending else f"{rank}__lt"
-                    images = images.filter(
-                        Q(**{beyond: float(value)})
-                        | Q(**{rank: float(value)}, id__lt=int(last))
-                        | Q(**{rank: None})
-                    )
+                value = None if value == "none" else float(value)
+                images = images.filter(ranked_after(rank, value, int(last), ascending))
 
         def cursor(image):
             value = getattr(image, rank)
             return f"{'none' if value is None else repr(value)}:{image.id}"
 
         return keyset_page(images, size, cursor)
+
+    def neighbours(self, image, rank=None, ascending=False):
+        """(the image before image among these, the one after it), in the order page
+        (rank None) or page_ranked gives them; None at either end. image itself need not
+        be among these."""
+        if rank is None:
+            before = self.filter(id__gt=image.id).order_by("id")
+            after = self.filter(id__lt=image.id).order_by("-id")
+        else:
+            field, value = models.F(rank), getattr(image, rank)
+            forward = field.asc(nulls_last=True) if ascending else field.desc(nulls_last=True)
+            backward = field.desc(nulls_first=True) if ascending else field.asc(nulls_first=True)
+            after = self.filter(ranked_after(rank, value, image.id, ascending))
+            after = after.order_by(forward, "-id")
+            before = self.exclude(ranked_after(rank, value, image.id, ascending))
+            before = before.exclude(pk=image.pk).order_by(backward, "id")
+        return before.first(), after.first()
+
+    def discard(self):
+        """Delete these images as a person does: hidden at once from every page, count,
+        answer and training (Image.objects), and kept VIZE_UNDO_MINUTES for an undo
+        (tasks/undoing.py) before the workers remove them and their files. How many."""
+        return self.update(deleted_at=timezone.now())
+
+    def restore(self):
+        """Bring back those of these images that were deleted and not removed yet; how
+        many. Only Image.with_deleted holds deleted images."""
+        return self.exclude(deleted_at=None).update(deleted_at=None)
 
     def in_review(self, queue):
         """These images in the review queue, most suspicious first."""
@@ -379,6 +401,25 @@ class ImageQuerySet(models.QuerySet):
         return count
 
 
+def ranked_after(rank, value, last_id, ascending):
+    """Where an image comes after the image (value of rank, last_id) in the order of
+    page_ranked: rank highest first (lowest when ascending), those without one last, the
+    newest first among equals."""
+    if value is None:
+        return Q(**{rank: None}, id__lt=last_id)
+    beyond = f"{rank}__gt" if ascending else f"{rank}__lt"
+    return Q(**{beyond: value}) | Q(**{rank: value}, id__lt=last_id) | Q(**{rank: None})
+
+
+class ImageManager(models.Manager.from_queryset(ImageQuerySet)):
+    """The images not deleted: the default manager, so that every list and count of the
+    site (a task's images, a category's, the API's, training's) leaves deleted ones out
+    in this one place. Image.with_deleted sees them all."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at=None)
+
+
 class Image(models.Model):
     """A stored photo: the original bytes as uploaded, named by their SHA-256, and a
     thumbnail with the EXIF orientation applied."""
@@ -421,8 +462,11 @@ class Image(models.Model):
     # The id of the first photo of the near-copies this one belongs to: a plain number, so
     # that deleting that photo leaves the others grouped. A group of one is no group.
     duplicate_group = models.BigIntegerField(null=True, blank=True)
+    # When a person deleted it: it waits, hidden, for an undo (ImageQuerySet.discard).
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
-    objects = ImageQuerySet.as_manager()
+    objects = ImageManager()
+    with_deleted = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -827,9 +871,10 @@ class ApiKey(models.Model):
             self.save(update_fields=["revoked"])
 
 
-def count_per_task(model):
-    rows = model.objects.filter(task=OuterRef("pk")).order_by().values("task")
-    return Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0)
+def count_per(rows, field):
+    """A subquery: how many of rows (a queryset) point to the outer row by field."""
+    grouped = rows.filter(**{field: OuterRef("pk")}).order_by().values(field)
+    return Coalesce(Subquery(grouped.annotate(count=Count("pk")).values("count")), 0)
 
 
 def delete_files(storage, names):

@@ -58,3 +58,13 @@ def page(images, chosen, after, size, most_sure=False):
     if most_sure:
         return images.page_ranked(after, size, "suggestion_score")
     return images.page(after, size)
+
+
+def neighbours(images, chosen, image, most_sure=False):
+    """(the image before image, the one after it) among the images shown under an entry,
+    in the order page gives them; None at either end."""
+    if isinstance(chosen, ReviewQueue):
+        return images.neighbours(image, chosen.rank, chosen.ascending)
+    if most_sure:
+        return images.neighbours(image, "suggestion_score")
+    return images.neighbours(image)

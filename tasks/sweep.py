@@ -53,7 +53,8 @@ def referenced(storage, report):
     """The files the rows point to, and the run folders that are kept whole: those of
     ready runs and of runs still training, which store their model before they commit."""
     kept_files = set()
-    for image in Image.objects.select_related("task").iterator():
+    # Deleted photos too: their files stay until the undo period ends (tasks/undoing.py).
+    for image in Image.with_deleted.select_related("task").iterator():
         for name in (image.file.name, image.thumbnail.name):
             kept_files.add(name)
             if not storage.exists(name):

@@ -28,6 +28,7 @@ urlpatterns = [
     path("tasks/<uuid:task_code>/images/move/", views.images_move, name="images_move"),
     path("tasks/<uuid:task_code>/images/delete/", views.images_delete, name="images_delete"),
     path("tasks/<uuid:task_code>/images/keep/", views.images_keep, name="images_keep"),
+    path("tasks/<uuid:task_code>/undo/", views.undo, name="undo"),
     path(
         "tasks/<uuid:task_code>/suggestions/accept/",
         views.suggestions_accept,

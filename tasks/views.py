@@ -2,11 +2,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
-from django_htmx.http import trigger_client_event
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
-from tasks import downloads, imports, predictions, runs, sidebar
+from tasks import downloads, imports, predictions, runs, sidebar, undoing
 from tasks.forms import (
     AcceptSuggestionsForm,
     CategoryForm,
@@ -46,6 +47,9 @@ def task_detail(request, task_code):
     task = owned_task(request, task_code)
     if request.htmx.target == "training":
         return render(request, "tasks/_training.html", {"task": task, **training_context(task)})
+    if request.htmx.target == "viewer":
+        # The larger view's last photo left its view: back to the grid, with the notice.
+        return HttpResponseClientRefresh()
     view = sidebar_entry(task, request.GET.get("view", sidebar.ALL))
     context = {
         "task": task,
@@ -205,13 +209,18 @@ def images_move(request, task_code):
     form = MoveForm(request.POST, task=task)
     if not form.is_valid():
         return selection_refused(request, task, form)
-    codes = list(form.selected_images().values_list("code", flat=True))
+    moved_from = list(form.selected_images().values_list("code", "category__code"))
     moved = form.save()
+    undoing.remember_move(request, task, moved_from)
     runs.suggest_in_background(task.pk)
     destination = form.cleaned_data["category"]
-    messages.success(request, f"Moved {images_count(moved)} to {destination or 'Unsorted'}.")
+    messages.success(
+        request,
+        f"Moved {images_count(moved)} to {destination or 'Unsorted'}.",
+        extra_tags=undoing.TAG,
+    )
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
-    leaving = [] if view == sidebar.ALL or view == destination else codes
+    leaving = [] if view == sidebar.ALL or view == destination else [c for c, _ in moved_from]
     return after_selection_change(request, task, leaving)
 
 
@@ -223,10 +232,30 @@ def images_delete(request, task_code):
         return selection_refused(request, task, form)
     images = form.selected_images()
     codes = list(images.values_list("code", flat=True))
-    deleted = images.delete_with_files()
+    deleted = images.discard()
+    undoing.remember_delete(request, task, codes)
     runs.suggest_in_background(task.pk)
-    messages.success(request, f"Deleted {images_count(deleted)}.")
+    messages.success(request, f"Deleted {images_count(deleted)}.", extra_tags=undoing.TAG)
     return after_selection_change(request, task, codes)
+
+
+@require_POST
+def undo(request, task_code):
+    """Undo the person's last move or delete in this task (tasks/undoing.py), then back
+    to the page the notice was on."""
+    task = owned_task(request, task_code)
+    try:
+        undone = undoing.undo(request, task)
+    except undoing.CannotUndo as refusal:
+        messages.error(request, str(refusal))
+    else:
+        runs.suggest_in_background(task.pk)
+        if undone.places:
+            where = ", ".join(undone.places)
+            messages.success(request, f"Put {images_count(undone.count)} back in {where}.")
+        else:
+            messages.success(request, f"Brought back {images_count(undone.count)}.")
+    return redirect(posted_next(request) or task.get_absolute_url())
 
 
 @require_POST
@@ -299,8 +328,11 @@ def selection_refused(request, task, form):
 
 
 def after_selection_change(request, task, removed_codes):
-    """The side bar with its new counts, and the tiles that left the grid removed."""
-    if request.htmx:
+    """To the grid's htmx, the side bar with its new counts and the tiles that left the
+    grid removed; else to the page the form names (the larger view's next photo, which
+    htmx follows too), or the grid."""
+    back = posted_next(request)
+    if request.htmx and not back:
         context = {
             "task": task,
             "view_key": posted_view_key(request, task),
@@ -308,11 +340,16 @@ def after_selection_change(request, task, removed_codes):
             **sidebar_context(task),
         }
         return render(request, "tasks/_sidebar.html", context)
-    back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+    if back:
         return redirect(back)
     query = urlencode({"view": posted_view_key(request, task)})
     return redirect(f"{task.get_absolute_url()}?{query}")
+
+
+def posted_next(request):
+    """The page of this site a form asks to go to next, or ""."""
+    back = request.POST.get("next", "")
+    return back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) else ""
 
 
 def posted_view_key(request, task):
@@ -321,16 +358,39 @@ def posted_view_key(request, task):
 
 
 def image_detail(request, task_code, image_code):
+    """A photo larger, with the photos before and after it in the grid it was opened
+    from (?view=, ?order=), and buttons that move or delete it and then show the next."""
     task = owned_task(request, task_code)
     image = get_object_or_404(task.images.select_related("category"), code=image_code)
+    view = sidebar_entry(task, request.GET.get("view", sidebar.ALL))
+    most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
+    previous, following = sidebar.neighbours(sidebar.images(task, view), view, image, most_sure)
+    query = urlencode({"view": sidebar.key(view), **({"order": MOST_SURE} if most_sure else {})})
+    urls = {
+        "grid_url": f"{task.get_absolute_url()}?{query}",
+        "previous_url": previous and image_url(task, previous, query),
+        "next_url": following and image_url(task, following, query),
+    }
     context = {
         "task": task,
         "image": image,
         "shows_original": image.file.name.rsplit(".", 1)[-1] in BROWSER_FORMATS,
+        "view_key": sidebar.key(view),
+        **urls,
+        # Where a move or delete leads: the next photo, else the one before, else the grid.
+        "then_url": urls["next_url"] or urls["previous_url"] or urls["grid_url"],
+        "categories": task.categories.all(),
     }
-    if request.htmx:
-        return render(request, "tasks/_image.html", context)
-    return render(request, "tasks/image_detail.html", {**context, **sidebar_context(task)})
+    if not request.htmx:
+        return render(request, "tasks/image_detail.html", {**context, **sidebar_context(task)})
+    if messages.get_messages(request):
+        # The view after a move, delete or undo: the side bar behind it shows new counts.
+        context.update(sidebar_context(task), sidebar_changed=True)
+    return render(request, "tasks/_image.html", context)
+
+
+def image_url(task, image, query):
+    return f"{reverse('tasks:image_detail', args=[task.code, image.code])}?{query}"
 
 
 def image_file(request, task_code, image_code):

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from django.db import connections
 from rq import Worker as RQWorker
 
-from tasks import keeping, runs
+from tasks import keeping, runs, undoing
 from tasks.models import TrainingRun
 
 # Seconds between the worker's sweeps of runs whose job is gone or silent.
@@ -50,6 +50,7 @@ class Worker(RQWorker):
             runs.reconcile(TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE))
             runs.remove_settled_workspaces()
             keeping.remove_expired()
+            undoing.remove_deleted()
 
 
 @contextmanager

@@ -266,6 +266,9 @@ VIZE_SUGGESTIONS = env_bool("VIZE_SUGGESTIONS", True)
 # a kept photo waits in Unsorted for a label before it is deleted.
 VIZE_KEEP_PER_DAY = env_int("VIZE_KEEP_PER_DAY", 500)
 VIZE_KEEP_DAYS = env_int("VIZE_KEEP_DAYS", 30)
+# Minutes a deleted photo is kept, hidden, so that the delete can be undone; the workers'
+# maintenance then removes it and its files.
+VIZE_UNDO_MINUTES = env_int("VIZE_UNDO_MINUTES", 10)
 VIZE_MODEL_CACHE = Path(env_str("VIZE_MODEL_CACHE", str(VAR_DIR / "model-cache")))
 
 # Classify: calls per API key per window (429 past it), and per web process the
