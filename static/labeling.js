@@ -167,8 +167,12 @@
   // The Undo of the notice the last move or delete left (templates/_undo.html).
   function undoLast() {
     const button = (openDialog() || document).querySelector("form.undo button");
-    if (button) button.click();
-    else flash("Nothing to undo.");
+    if (!button) {
+      flash("Nothing to undo.");
+      return;
+    }
+    htmx.process(button.closest("form")); // swapped in a moment ago, htmx may not have yet
+    button.click();
   }
 
   function flash(text) {
@@ -415,6 +419,9 @@
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     const onGrid = event.target.closest("#tiles") || event.target === document.body;
     const arrows = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
+    // A grid swapped in a moment ago is taken up by htmx when it settles; a key pressed
+    // before that would send its form without htmx, and load the whole page.
+    htmx.process(grid());
     if (onGrid && plain && key in arrows) {
       event.preventDefault();
       moveCursor(arrows[key], event.shiftKey);
@@ -452,6 +459,9 @@
       const control = view.querySelector(selector);
       if (!control || control.disabled) return;
       event.preventDefault();
+      // htmx takes up what it swaps in when it settles: a key pressed before that would
+      // send the form itself, and leave the grid for the view's own page.
+      htmx.process(view);
       control.click();
     };
     if (plain && event.key === "ArrowLeft") press("a[rel=prev]");
@@ -464,9 +474,20 @@
     }
   }
 
-  // Whether the larger view moved or deleted a photo since it opened: the grid behind it
-  // is loaded again when it closes.
+  // What a POST changes beyond what htmx swaps in: noted before it is sent, as the form
+  // that sent it may be swapped away with the answer, and its events with it. A photo
+  // moved or deleted in the larger view: the grid behind it is loaded again when it
+  // closes. An undo from the notice: the grid is loaded again at once.
   let viewerChanged = false;
+  let gridStale = false;
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const config = event.detail.requestConfig;
+    if (!config || config.verb !== "post") return;
+    const from = event.detail.elt;
+    if (from.closest("#viewer")) viewerChanged = true;
+    else if (from.closest("form.undo")) gridStale = true;
+  });
 
   document.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail.target;
@@ -485,15 +506,17 @@
     true // close does not bubble
   );
 
-  document.addEventListener("htmx:afterSettle", keepCursor);
+  document.addEventListener("htmx:afterSettle", () => {
+    if (gridStale) {
+      gridStale = false;
+      refreshGrid();
+    }
+    keepCursor();
+  });
 
   document.addEventListener("htmx:afterRequest", (event) => {
     const posted = event.detail.requestConfig && event.detail.requestConfig.verb === "post";
-    if (!posted || !event.detail.successful) return;
-    const from = event.detail.elt;
-    if (from.closest("#viewer")) viewerChanged = true;
-    else if (from.closest("#grid")) selectAll(false);
-    else if (from.closest("form.undo")) refreshGrid();
+    if (posted && event.detail.successful && event.detail.elt.closest("#grid")) selectAll(false);
   });
 
   rovingTabIndex();
