@@ -98,7 +98,7 @@ class AcceptSuggestionsForm(forms.Form):
         self.task = task
 
     def save(self):
-        """The codes of the photos moved."""
+        """(code, id of the category it left or None) of each photo moved."""
         if self.cleaned_data["images"]:
             chosen = self.task.images.filter(code__in=self.cleaned_data["images"])
             return chosen.accept_suggestions()

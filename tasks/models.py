@@ -349,12 +349,14 @@ class ImageQuerySet(models.QuerySet):
     def accept_suggestions(self, at_least=0.0):
         """Move the images among these whose suggestion scores at least at_least into
         the suggested categories (for a labelled photo, the category a head that never saw
-        it prefers); the codes of those moved."""
+        it prefers); (code, id of the category it left or None) of each photo moved."""
         accepted = self.filter(suggestion__isnull=False, suggestion_score__gte=at_least)
         with transaction.atomic():
-            codes = list(accepted.select_for_update().values_list("code", flat=True))
-            accepted.filter(code__in=codes).update(category=models.F("suggestion"), **NO_SUGGESTION)
-        return codes
+            moved = list(accepted.select_for_update().values_list("code", "category_id"))
+            accepted.filter(code__in=[code for code, _ in moved]).update(
+                category=models.F("suggestion"), **NO_SUGGESTION
+            )
+        return moved
 
     def keep_as_they_are(self):
         """A person looked at these photos in review and keeps them: no queue of doubts

@@ -33,8 +33,8 @@ class CannotUndo(Exception):
 
 
 def remember_move(request, task, moved_from):
-    """moved_from: (image code, code of the category it left or None for Unsorted) of
-    each photo just moved."""
+    """moved_from: (image code, id of the category it left or None for Unsorted) of each
+    photo just moved (by hand, or by accepting a suggestion)."""
     where = {}
     for image, category in moved_from:
         where.setdefault(str(category) if category else UNSORTED, []).append(str(image))
@@ -70,8 +70,8 @@ def undo(request, task):
 
 
 def move_back(task, where):
-    known = task.categories.filter(code__in=where.keys() - {UNSORTED})
-    categories = {str(category.code): category for category in known}
+    known = task.categories.filter(pk__in=[int(key) for key in where.keys() - {UNSORTED}])
+    categories = {str(category.pk): category for category in known}
     undone = Undone(0)
     for key, codes in where.items():
         # A category deleted since then had left its photos in Unsorted: they stay there.

@@ -209,7 +209,7 @@ def images_move(request, task_code):
     form = MoveForm(request.POST, task=task)
     if not form.is_valid():
         return selection_refused(request, task, form)
-    moved_from = list(form.selected_images().values_list("code", "category__code"))
+    moved_from = list(form.selected_images().values_list("code", "category_id"))
     moved = form.save()
     undoing.remember_move(request, task, moved_from)
     runs.suggest_in_background(task.pk)
@@ -264,14 +264,20 @@ def suggestions_accept(request, task_code):
     form = AcceptSuggestionsForm(request.POST, task=task)
     if not form.is_valid():
         return selection_refused(request, task, form)
-    accepted = form.save()
+    moved_from = form.save()
     runs.suggest_in_background(task.pk)
-    if accepted:
-        messages.success(request, f"Accepted the suggestions of {images_count(len(accepted))}.")
+    if moved_from:
+        undoing.remember_move(request, task, moved_from)
+        messages.success(
+            request,
+            f"Accepted the suggestions of {images_count(len(moved_from))}.",
+            extra_tags=undoing.TAG,
+        )
     else:
         messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     # Accepted photos leave every view but All: they move to another category.
+    accepted = [code for code, _ in moved_from]
     return after_selection_change(request, task, [] if view == sidebar.ALL else accepted)
 
 
@@ -363,22 +369,16 @@ def image_detail(request, task_code, image_code):
     task = owned_task(request, task_code)
     image = get_object_or_404(task.images.select_related("category"), code=image_code)
     view = sidebar_entry(task, request.GET.get("view", sidebar.ALL))
+    if request.htmx.target == "sidebar":  # an undo from the notice of this page
+        context = {"task": task, "view_key": sidebar.key(view), **sidebar_context(task)}
+        return render(request, "tasks/_sidebar.html", context)
     most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
-    previous, following = sidebar.neighbours(sidebar.images(task, view), view, image, most_sure)
-    query = urlencode({"view": sidebar.key(view), **({"order": MOST_SURE} if most_sure else {})})
-    urls = {
-        "grid_url": f"{task.get_absolute_url()}?{query}",
-        "previous_url": previous and image_url(task, previous, query),
-        "next_url": following and image_url(task, following, query),
-    }
     context = {
         "task": task,
         "image": image,
         "shows_original": image.file.name.rsplit(".", 1)[-1] in BROWSER_FORMATS,
         "view_key": sidebar.key(view),
-        **urls,
-        # Where a move or delete leads: the next photo, else the one before, else the grid.
-        "then_url": urls["next_url"] or urls["previous_url"] or urls["grid_url"],
+        **walk_urls(task, view, image, most_sure),
         "categories": task.categories.all(),
     }
     if not request.htmx:
@@ -387,6 +387,20 @@ def image_detail(request, task_code, image_code):
         # The view after a move, delete or undo: the side bar behind it shows new counts.
         context.update(sidebar_context(task), sidebar_changed=True)
     return render(request, "tasks/_image.html", context)
+
+
+def walk_urls(task, view, image, most_sure):
+    """The larger view's links: the grid it was opened from, the photos before and after
+    it there (None at an end), and where a move or delete leads (then): the next photo,
+    else the one before, else the grid."""
+    previous, following = sidebar.neighbours(sidebar.images(task, view), view, image, most_sure)
+    query = urlencode({"view": sidebar.key(view), **({"order": MOST_SURE} if most_sure else {})})
+    urls = {
+        "grid_url": f"{task.get_absolute_url()}?{query}",
+        "previous_url": previous and image_url(task, previous, query),
+        "next_url": following and image_url(task, following, query),
+    }
+    return {**urls, "then_url": urls["next_url"] or urls["previous_url"] or urls["grid_url"]}
 
 
 def image_url(task, image, query):

@@ -169,3 +169,26 @@ def test_ctrl_z_brings_a_deleted_photo_back(page, db):
     wait_for_count(page, "ants", 2)
     assert "Brought back 1 image." in page.inner_text("#messages")
     page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 2")
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_the_larger_view_fits_the_screen_with_its_buttons_in_reach(
+    page, db, tmp_path, width, height
+):
+    page.set_viewport_size({"width": width, "height": height})
+    grid_of(page, 8)
+    enter_grid(page)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("2")
+    page.wait_for_selector("#messages form.undo")
+    page.screenshot(path=tmp_path / f"grid-{width}.png")
+
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#viewer[open] .image-view img')?.complete")
+    page.screenshot(path=tmp_path / f"larger-view-{width}.png")
+
+    dialog = "document.querySelector('#viewer')"
+    assert page.evaluate(f"{dialog}.scrollWidth <= {dialog}.clientWidth")
+    for button in page.locator("#viewer .move-to button, #viewer [data-action=delete]").all():
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width

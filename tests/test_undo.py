@@ -54,6 +54,24 @@ def test_undoing_a_delete_brings_the_photos_back(owner_client, task, ant_images)
     assert "Brought back 2 images." in response.content.decode()
 
 
+def test_undoing_accepted_suggestions_puts_the_photos_back(
+    owner_client, task, ants, bees, ant_images, unsorted_images
+):
+    accepted = [ant_images[0], unsorted_images[0]]
+    Image.objects.filter(pk__in=[i.pk for i in accepted]).update(
+        suggestion=bees, suggestion_score=0.9
+    )
+    owner_client.post(
+        reverse("tasks:suggestions_accept", args=[task.code]),
+        {"images": [str(i.code) for i in accepted], "at_least": 0},
+    )
+    assert categories_of(accepted) == [bees, bees]
+
+    undo(owner_client, task)
+
+    assert categories_of(accepted) == [ants, None]
+
+
 def test_the_notice_of_a_move_offers_undo_as_a_form(owner_client, task, bees, ant_images):
     response = owner_client.get(move(owner_client, task, ant_images[:1], str(bees.code)).url)
 
