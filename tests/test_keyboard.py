@@ -24,6 +24,12 @@ def grid_of(page, count, categories=("ants", "bees")):
     page.wait_for_function(f"document.querySelectorAll('#tiles .tile').length === {count}")
 
 
+def category_of(name):
+    category = Image.objects.get(original_name=name).category.name
+    connections.close_all()  # as in grid_of
+    return category
+
+
 def focused(page, script):
     return page.evaluate(
         f"(() => {{ const element = document.activeElement; return {script}; }})()"
@@ -100,6 +106,21 @@ def test_a_number_key_moves_the_cursors_photo_while_it_has_the_focus(page, db):
     assert "Moved 1 image to bees." in page.inner_text("#messages")
 
 
+def test_after_a_number_key_moved_its_photo_away_the_cursor_is_on_the_next(page, db):
+    grid_of(page, 3)
+    page.click('#sidebar [data-name="ants"]')
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 3")
+    enter_grid(page)
+    following = page.locator("#tiles .tile").nth(1).get_attribute("data-code")
+
+    page.keyboard.press("2")
+
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 2")
+    assert focused(page, "element.closest('.tile').dataset.code") == following
+    page.keyboard.press("2")
+    wait_for_count(page, "bees", 2)
+
+
 def test_delete_asks_first_then_deletes_the_cursors_photo(page, db):
     grid_of(page, 3)
     enter_grid(page)
@@ -137,7 +158,7 @@ def test_enter_opens_the_larger_view_whose_keys_show_the_next_photo_and_move_it(
 
     wait_for_count(page, "bees", 1)
     assert "Moved 1 image to bees." in page.inner_text("#viewer .viewer-messages")
-    assert Image.objects.get(original_name=second).category.name == "bees"
+    assert category_of(second) == "bees"
 
 
 def test_the_undo_of_a_move_puts_the_photos_back_and_the_counts_with_them(page, db):
@@ -169,6 +190,28 @@ def test_ctrl_z_brings_a_deleted_photo_back(page, db):
     wait_for_count(page, "ants", 2)
     assert "Brought back 1 image." in page.inner_text("#messages")
     page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 2")
+
+
+def test_without_javascript_the_larger_view_walks_moves_and_undoes_with_links_and_forms(
+    page, db, live_server
+):
+    grid_of(page, 3)
+    plain = page.context.browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    plain.add_cookies(page.context.cookies())
+    view = plain.new_page()
+    view.goto(page.locator("#tiles .tile .open").first.get_attribute("href"))
+    second = page.locator("#tiles .tile img").nth(1).get_attribute("alt")
+
+    view.click("a[rel=next]")
+    assert view.inner_text(".image-view h2") == second
+    view.click(".move-to button:has-text('bees')")
+    assert "Moved 1 image to bees." in view.inner_text("#messages")
+    assert category_of(second) == "bees"
+    view.click("#messages form.undo button")
+
+    assert "Put 1 image back in ants." in view.inner_text("#messages")
+    assert category_of(second) == "ants"
+    plain.close()
 
 
 @pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
