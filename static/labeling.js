@@ -479,14 +479,14 @@
   // moved or deleted in the larger view: the grid behind it is loaded again when it
   // closes. An undo from the notice: the grid is loaded again at once.
   let viewerChanged = false;
-  let gridStale = false;
+  let undoRequest = null;
 
   document.addEventListener("htmx:beforeRequest", (event) => {
     const config = event.detail.requestConfig;
     if (!config || config.verb !== "post") return;
     const from = event.detail.elt;
     if (from.closest("#viewer")) viewerChanged = true;
-    else if (from.closest("form.undo")) gridStale = true;
+    else if (from.closest("form.undo")) undoRequest = event.detail.xhr;
   });
 
   document.addEventListener("htmx:afterSwap", (event) => {
@@ -506,9 +506,9 @@
     true // close does not bubble
   );
 
-  document.addEventListener("htmx:afterSettle", () => {
-    if (gridStale) {
-      gridStale = false;
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (undoRequest && event.detail.xhr === undoRequest) {
+      undoRequest = null;
       refreshGrid();
     }
     keepCursor();
