@@ -304,7 +304,7 @@ def test_the_page_lists_each_hooks_calls(owner_client, task, hook, receiver, fai
     assert receiver.url in page
     assert "run.failed" in page
     assert "the server answered 500" in page
-    assert f"1 of {webhooks.ATTEMPTS}" in page
+    assert f"attempt 1 of {webhooks.ATTEMPTS}" in page
 
 
 def test_the_page_removes_a_hook(owner_client, task, hook):
