@@ -467,7 +467,7 @@ class TrainingRun(models.Model):
     waiting ──packaging_failed──▶ failed (export_failure says why) ──retry_packaging──▶
     waiting. activate makes a ready run the one that answers for its task.
     choose_operating_point changes a ready run's operating point, and so its model zip,
-    which goes back to waiting.
+    which goes back to waiting. finish and fail call the task's webhooks once they commit.
     """
 
     class Status(models.TextChoices):

@@ -57,7 +57,8 @@ def allowed_address(address):
 
 def add(task, url, site):
     """A new hook of the task calling url; site is the address the person reached this
-    site by. WebhookRefused for a URL inside the network or a task at its limit."""
+    site by. WebhookRefused for a URL inside the network (TooManyWebhooks, one of them,
+    for a task at its limit)."""
     try:
         fetching.checked_address(url, allowed_address)
     except fetching.FetchRefused as refusal:
@@ -74,17 +75,18 @@ def add(task, url, site):
 def announce(run_id, status):
     """Queue a call of each of the run's task's hooks about its new status (ready or
     failed); TrainingRun calls this once the change has committed."""
-    run = TrainingRun.objects.select_related("task").get(pk=run_id)
-    delivery = uuid.uuid4()
+    run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
+    if run is None:  # its task was deleted meanwhile
+        return
+    event = EVENTS[status]
     for hook in run.task.webhooks.all():
-        body = json.dumps(payload(hook, run, EVENTS[status]))
+        delivery = uuid.uuid4()
+        body = json.dumps(payload(hook, run, event))
         try:
-            django_rq.get_queue("default").enqueue(
-                deliver, hook.pk, str(delivery), EVENTS[status], body
-            )
+            django_rq.get_queue("default").enqueue(deliver, hook.pk, str(delivery), event, body)
         except RedisError:
             logger.warning("Redis is unavailable; webhook %s was not called", hook.code)
-            hook.log(delivery, EVENTS[status], 1, None, "The job queue was unavailable.")
+            hook.log(delivery, event, 1, None, "The job queue was unavailable.")
 
 
 def payload(hook, run, event):

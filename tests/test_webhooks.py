@@ -88,9 +88,19 @@ def hook(added):
     return Webhook.objects.get(code=added["code"])
 
 
+def unschedule(queue):
+    scheduled = ScheduledJobRegistry(queue=queue)
+    for job in scheduled.get_job_ids():
+        scheduled.remove(job, delete_job=True)
+
+
 @pytest.fixture
 def default_queue(queues):
-    return django_rq.get_queue("default")
+    """The default queue, emptied, with no retry scheduled before the test or left after."""
+    queue = django_rq.get_queue("default")
+    unschedule(queue)
+    yield queue
+    unschedule(queue)
 
 
 def work(queue):
