@@ -19,7 +19,7 @@ from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
-from tasks import downloads, imports, keeping, predictions, runs
+from tasks import downloads, imports, keeping, predictions, runs, webhooks
 from tasks.api_schemas import (
     CategoryIn,
     CategoryName,
@@ -27,6 +27,7 @@ from tasks.api_schemas import (
     CategoryPatch,
     Classification,
     Deleted,
+    DeliveryOut,
     Duplicates,
     Error,
     ImageOut,
@@ -44,6 +45,9 @@ from tasks.api_schemas import (
     TaskPatch,
     Text,
     UploadReport,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
 )
 from tasks.forms import CategoryForm
 from tasks.models import REVIEW_QUEUES, ApiKey, BadCursor, Task, TrainingRun
@@ -678,3 +682,60 @@ def model_zip(request, chosen, retry=False):
             Retry_After="5",
         )
     return downloads.model_zip(chosen)
+
+
+# Webhooks
+
+
+def owned_webhook(task, code):
+    hook = task.webhooks.filter(code=code).first()
+    if hook is None:
+        raise Http404(f"Task {task.code} has no webhook {code}.")
+    return hook
+
+
+@api.get(
+    "/tasks/{uuid:task}/webhooks",
+    response={200: list[WebhookOut], 404: Error},
+    tags=["webhooks"],
+)
+def list_webhooks(request, task: UUID):
+    return owned_task(request, task).webhooks.all()
+
+
+@api.post(
+    "/tasks/{uuid:task}/webhooks",
+    response={201: WebhookCreated, 400: Error, 404: Error, 409: Error},
+    tags=["webhooks"],
+)
+def create_webhook(request, task: UUID, payload: WebhookIn):
+    """Call `url` when a run of the task is ready or fails. The answer holds the secret
+    that signs the calls, once: it is never shown again."""
+    found = owned_task(request, task)
+    try:
+        hook = webhooks.add(found, payload.url, request.build_absolute_uri("/"))
+    except webhooks.TooManyWebhooks as refusal:
+        raise ApiError(409, str(refusal)) from None
+    except webhooks.WebhookRefused as refusal:
+        raise ApiError(400, f"url: {refusal}") from None
+    return Status(201, hook)
+
+
+@api.delete(
+    "/tasks/{uuid:task}/webhooks/{uuid:webhook}",
+    response={204: None, 404: Error},
+    tags=["webhooks"],
+)
+def delete_webhook(request, task: UUID, webhook: UUID):
+    owned_webhook(owned_task(request, task), webhook).delete()
+    return Status(204, None)
+
+
+@api.get(
+    "/tasks/{uuid:task}/webhooks/{uuid:webhook}/deliveries",
+    response={200: list[DeliveryOut], 404: Error},
+    tags=["webhooks"],
+)
+def list_deliveries(request, task: UUID, webhook: UUID):
+    """The hook's last calls, newest first: each attempt's HTTP status or what went wrong."""
+    return owned_webhook(owned_task(request, task), webhook).deliveries.all()

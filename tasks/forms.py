@@ -232,3 +232,14 @@ class TrainForm(forms.Form):
     def start(self):
         """(run, runs.Started); raises runs.TrainingRefused or runs.QueueUnavailable."""
         return runs.start(self.task, **self.cleaned_data)
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://ci.example.org/hooks/vize"}),
+        help_text="Called when a run of this task is ready or fails. It must be reachable "
+        "on the internet: addresses inside this site's network are refused.",
+    )

@@ -6,6 +6,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from operator import attrgetter
 
 import numpy as np
@@ -466,7 +467,7 @@ class TrainingRun(models.Model):
     waiting ──packaging_failed──▶ failed (export_failure says why) ──retry_packaging──▶
     waiting. activate makes a ready run the one that answers for its task.
     choose_operating_point changes a ready run's operating point, and so its model zip,
-    which goes back to waiting.
+    which goes back to waiting. finish and fail call the task's webhooks once they commit.
     """
 
     class Status(models.TextChoices):
@@ -682,15 +683,26 @@ class TrainingRun(models.Model):
             )
             if finished:
                 Task.objects.filter(pk=self.task_id).update(active_run=self.pk, updated=now)
+                self.announce()
         return finished
 
     def fail(self, reason):
-        return self._change(
+        failed = self._change(
             models.Q(status__in=self.ACTIVE),
             status=self.Status.FAILED,
             reason=reason,
             finished=timezone.now(),
         )
+        if failed:
+            self.announce()
+        return failed
+
+    def announce(self):
+        """Once this change commits, the task's webhooks are called about the run's new
+        state (tasks/webhooks.py, which imports this module: hence the import here)."""
+        from tasks import webhooks
+
+        transaction.on_commit(partial(webhooks.announce, self.pk, self.status))
 
     def cancel(self):
         return self._change(
@@ -825,6 +837,71 @@ class ApiKey(models.Model):
         if self.revoked is None:
             self.revoked = timezone.now()
             self.save(update_fields=["revoked"])
+
+
+class Webhook(models.Model):
+    """A URL that tasks/webhooks.py calls with a signed POST when a run of its task
+    becomes ready or fails."""
+
+    # Hooks one task may have.
+    LIMIT = 5
+    # Deliveries each hook keeps in its log.
+    LOG_LENGTH = 20
+    # Every secret starts so, as API keys start with vize_: a leaked one is recognised.
+    PREFIX = "whsec_"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    # Kept as it is, since every call is signed with it; shown only in the answer that
+    # created the hook.
+    secret = models.CharField(max_length=64)
+    # The site's address as the person who added the hook reached it: the links in the
+    # calls start with it (the worker that calls has no request to ask).
+    site = models.URLField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.url
+
+    @classmethod
+    def new_secret(cls):
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def log(self, delivery, event, attempt, status_code, error):
+        """Record one call (its HTTP status, or why none came), keeping the last
+        LOG_LENGTH."""
+        self.deliveries.create(
+            delivery=delivery, event=event, attempt=attempt, status_code=status_code, error=error
+        )
+        kept = list(self.deliveries.values_list("pk", flat=True)[: self.LOG_LENGTH])
+        self.deliveries.exclude(pk__in=kept).delete()
+
+
+class WebhookDelivery(models.Model):
+    """One call of a webhook: an attempt at delivering one event."""
+
+    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
+    # The same for every attempt at one event (the X-Vize-Delivery header).
+    delivery = models.UUIDField()
+    event = models.CharField(max_length=20)
+    attempt = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.event} to {self.webhook} (attempt {self.attempt})"
+
+    @property
+    def delivered(self):
+        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def count_per_task(model):

@@ -72,4 +72,10 @@ urlpatterns = [
         views.run_activate,
         name="run_activate",
     ),
+    path("tasks/<uuid:task_code>/webhooks/", views.task_webhooks, name="webhooks"),
+    path(
+        "tasks/<uuid:task_code>/webhooks/<uuid:webhook_code>/remove/",
+        views.task_webhook_remove,
+        name="webhook_remove",
+    ),
 ]

@@ -6,7 +6,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
-from tasks import downloads, imports, predictions, runs, sidebar
+from tasks import downloads, imports, predictions, runs, sidebar, webhooks
 from tasks.forms import (
     AcceptSuggestionsForm,
     CategoryForm,
@@ -16,9 +16,18 @@ from tasks.forms import (
     SelectionForm,
     TaskForm,
     TrainForm,
+    WebhookForm,
 )
 from tasks.imaging import BROWSER_FORMATS
-from tasks.models import REVIEW_QUEUES, BadCursor, Category, ReviewQueue, Task, TrainingRun
+from tasks.models import (
+    REVIEW_QUEUES,
+    BadCursor,
+    Category,
+    ReviewQueue,
+    Task,
+    TrainingRun,
+    Webhook,
+)
 from tasks.throttling import Throttled
 
 
@@ -557,3 +566,41 @@ def preview_results(answers):
         }
         for answer in answers
     ]
+
+
+# Webhooks
+
+
+def task_webhooks(request, task_code):
+    """The task's webhooks and their deliveries; a POST adds one, whose secret is shown
+    on this one answer and never again."""
+    task = owned_task(request, task_code)
+    form = WebhookForm(request.POST or None)
+    added = None
+    if form.is_valid():
+        try:
+            added = webhooks.add(task, form.cleaned_data["url"], request.build_absolute_uri("/"))
+            form = WebhookForm()
+        except webhooks.WebhookRefused as refusal:
+            form.add_error("url", str(refusal))
+    context = {
+        "task": task,
+        "form": form,
+        "added": added,
+        "hooks": task.webhooks.prefetch_related("deliveries"),
+        "limit": Webhook.LIMIT,
+        "attempts": webhooks.ATTEMPTS,
+        **sidebar_context(task),
+    }
+    response = render(request, "tasks/webhooks.html", context)
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@require_POST
+def task_webhook_remove(request, task_code, webhook_code):
+    task = owned_task(request, task_code)
+    hook = get_object_or_404(task.webhooks, code=webhook_code)
+    hook.delete()
+    messages.success(request, f"Removed the webhook {hook.url}; it is not called again.")
+    return redirect("tasks:webhooks", task.code)

@@ -32,7 +32,16 @@ OPERATIONS = [
 @pytest.fixture
 def owned_codes(task, ants, ant_images):
     run = task.runs.create(base_model="lite0", mode="fast", samples=[], status="failed")
-    return {"task": task.code, "category": ants.code, "image": ant_images[0].code, "run": run.code}
+    webhook = task.webhooks.create(
+        url="https://hooks.example.org/vize", secret="whsec_x", site="http://testserver"
+    )
+    return {
+        "task": task.code,
+        "category": ants.code,
+        "image": ant_images[0].code,
+        "run": run.code,
+        "webhook": webhook.code,
+    }
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)

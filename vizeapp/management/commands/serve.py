@@ -57,7 +57,10 @@ class Command(BaseCommand):
         # one for the suggestions, which follow each move within seconds.
         worker = [python, "manage.py", "rqworker", "--worker-class", "tasks.worker.Worker"]
         for queue in ("training", "default", "suggestions"):
-            children.append(subprocess.Popen([*worker, queue], start_new_session=True))
+            # The default queue's worker also runs RQ's scheduler, which queues the jobs
+            # due later (a webhook's next attempt) when their time comes.
+            scheduler = ["--with-scheduler"] if queue == "default" else []
+            children.append(subprocess.Popen([*worker, *scheduler, queue], start_new_session=True))
         self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
         self.stdout.write("Press Ctrl-C to stop the site, the workers and Redis.")
 
