@@ -67,6 +67,7 @@ def train_run(run_id):
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or not run.claim():
         return
+    budget_started = time.monotonic()
     # A press of Start may have added images between the load and the claim.
     run.refresh_from_db(fields=["samples", "negative_label"])
     workspace = Path(tempfile.mkdtemp(prefix=runs.workspace_prefix(run)))
@@ -80,6 +81,7 @@ def train_run(run_id):
                 negative_label=run.negative_label or None,
                 cache_dir=str(settings.VIZE_MODEL_CACHE),
                 time_budget=run.time_budget,
+                budget_started=budget_started,
                 carried_choice=run.head_choice_to_carry(),
             ),
             samples,
