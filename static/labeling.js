@@ -40,7 +40,8 @@
       const [from, to] = [all.indexOf(anchor), all.indexOf(tile)].sort((a, b) => a - b);
       if (!(event.ctrlKey || event.metaKey)) all.forEach((t) => setSelected(t, false));
       all.slice(from, to + 1).forEach((t) => setSelected(t, true));
-    } else if (event.ctrlKey || event.metaKey) {
+    } else if (event.ctrlKey || event.metaKey || event.pointerType === "touch") {
+      // A finger has no Ctrl key: each tap adds a photo to the selection or takes it out.
       setSelected(tile, !tile.querySelector("input").checked);
       anchor = tile;
     } else {

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -35,7 +36,11 @@ def owned_task(request, task_code):
     return get_object_or_404(Task, code=task_code, owner=request.user)
 
 
+@login_not_required
 def task_list(request):
+    """The task list; signed out, the home page that says what vizeapp is."""
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
     form = TaskForm(request.POST or None)
     if form.is_valid():
         form.instance.owner = request.user
