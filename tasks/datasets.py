@@ -70,20 +70,29 @@ NAME_EXTENSIONS = {
 UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
+# All of a photo that can change: its id names its bytes and its name, which never do.
+STATE = ("id", "category_id", "category__name", "category__is_negative")
+
+
 @dataclass(frozen=True)
 class Photo:
     """One photo as the zip holds it."""
 
     id: int
+    category_id: int | None
+    category: str | None  # None for Unsorted
+    negative: bool | None
     code: str
     sha256: str
     file: str  # its stored name
     size: int
     name: str  # the name it was uploaded with, without a zip's folders
     created: datetime
-    category_id: int | None
-    category: str  # empty for Unsorted
-    negative: bool
+
+    @property
+    def state(self):
+        """The fields of STATE, as the task's state reads them."""
+        return self.id, self.category_id, self.category, self.negative
 
     @property
     def extension(self):
@@ -93,44 +102,26 @@ class Photo:
 def photos(task):
     """The task's photos in upload order, read in one statement: one state of them."""
     rows = task.images.order_by("id").values_list(
-        "id",
-        "code",
-        "sha256",
-        "file",
-        "size",
-        "original_name",
-        "created",
-        "category_id",
-        "category__name",
-        "category__is_negative",
+        *STATE, "code", "sha256", "file", "size", "original_name", "created"
     )
     return [
-        Photo(
-            id,
-            str(code),
-            sha256,
-            file,
-            size,
-            name.rsplit("/", 1)[-1],
-            created,
-            category_id,
-            category or "",
-            bool(negative),
-        )
-        for id, code, sha256, file, size, name, created, category_id, category, negative in rows
+        Photo(*row[: len(STATE)], str(code), sha256, file, size, name.rsplit("/", 1)[-1], created)
+        for *row, code, sha256, file, size, name, created in rows
     ]
 
 
-def fingerprint(found, run):
-    """What a zip of these photos with this run's answers holds, as one hash: any change
-    to the photos, their names, their categories or the run makes another."""
-    digest = hashlib.sha256(f"{LAYOUT_VERSION}\t{run.code if run else ''}\n".encode())
-    for photo in found:
-        digest.update(
-            f"{photo.id}\t{photo.sha256}\t{photo.name}\t{photo.category_id}\t"
-            f"{photo.category}\t{photo.negative:d}\n".encode()
-        )
-    return digest.hexdigest()
+def state(task):
+    """What fingerprint reads of each of the task's photos, in upload order: a fraction
+    of photos' cost (each ask pays it, every 2 s while the page waits)."""
+    return list(task.images.order_by("id").values_list(*STATE))
+
+
+def fingerprint(states, run):
+    """What a zip of photos in these states with this run's answers holds, as one hash:
+    an upload, a deletion, a move, a renamed category or another run makes another."""
+    return hashlib.sha256(
+        repr((LAYOUT_VERSION, run and str(run.code), states)).encode()
+    ).hexdigest()
 
 
 def layout(found):
@@ -139,7 +130,7 @@ def layout(found):
     and Windows compare names), the earliest upload keeping its own."""
     top = {LABELS_FILE.lower()}
     folders = {}
-    for category_id, name in sorted({(p.category_id, p.category) for p in found if p.category}):
+    for category_id, name in sorted({(p.category_id, p.category) for p in found if p.category_id}):
         folders[category_id] = unique(safe(name), "", top)
     taken = defaultdict(set)
     paths = []
@@ -221,7 +212,7 @@ def labels_csv(paths, answers):
     for name, photo in paths:
         negative = "true" if photo.negative else "false"
         answer = answers.get(photo.code, ("", "", ""))
-        rows.writerow((name, photo.sha256, photo.category, negative, *answer))
+        rows.writerow((name, photo.sha256, photo.category or "", negative, *answer))
     return text.getvalue()
 
 
@@ -274,7 +265,7 @@ class DatasetBuild:
 def current(task, run):
     """The dataset zip of the task as it is now, with run's answers (None: none)."""
     dataset, _ = task.dataset_zips.get_or_create(
-        fingerprint=fingerprint(photos(task), run), defaults={"run": run}
+        fingerprint=fingerprint(state(task), run), defaults={"run": run}
     )
     return DatasetBuild(dataset)
 
@@ -287,7 +278,7 @@ def build(dataset_id):
     if dataset is None or dataset.ready:
         return
     found = photos(dataset.task)
-    if fingerprint(found, dataset.run) != dataset.fingerprint:
+    if fingerprint([photo.state for photo in found], dataset.run) != dataset.fingerprint:
         dataset.delete()
         return
     answers = run_answers(dataset.run)

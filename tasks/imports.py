@@ -325,7 +325,7 @@ def import_zip(task, upload, category, folders_as_categories, limits, report):
         return
     strip = common_folders(archive.paths) if folders_as_categories else 0
     labels = labels_file(archive.paths, strip) if folders_as_categories else None
-    categories = DatasetCategories(task, archive.read(labels) if labels else b"")
+    categories = FolderCategories(task, archive.read(labels) if labels else b"")
     for path, data, refusal in archive:
         if path == labels:
             continue  # read above: not a photo
@@ -350,11 +350,12 @@ def labels_file(paths, strip):
     return None
 
 
-class DatasetCategories:
-    """The categories that a zip's folders name. A dataset zip's labels.csv says the
-    name of each folder's category (a folder's name is the category's made safe as a
-    file name) and which one holds the negative examples: a category this upload
-    creates holds them when the task has no such category yet."""
+class FolderCategories:
+    """The categories that a zip's folders name: each its own, unless the labels.csv of
+    a dataset zip names them. That file says the name of each folder's category (a
+    folder's name is the category's made safe as a file name) and which one holds the
+    negative examples: a category this upload creates holds them when the task has no
+    such category yet."""
 
     def __init__(self, task, labels):
         self.task = task

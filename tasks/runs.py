@@ -1,6 +1,7 @@
 """The rules about training runs that the pages, /api/v1 and the Watson API share:
 whether a task may train, starting a run (one rule for pressing Start while one is
-queued), the model zip's policy, cancelling, and settling runs whose worker died. The
+queued), the model zip (as tasks/zips.py asks for it), cancelling, and settling runs
+whose worker died. The
 run's state changes themselves are methods of TrainingRun; the work happens on a worker
 (tasks/jobs.py)."""
 

@@ -284,6 +284,19 @@ def test_a_moved_photo_builds_a_new_zip_and_the_stale_one_goes(
     assert not default_storage.exists(stale.file_name)
 
 
+def test_a_zip_asked_for_before_a_change_is_never_built_with_it(
+    api, labelled_task, ant_images, run_queues, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        api.get(dataset_url(labelled_task))
+    asked = DatasetZip.objects.get()
+    ant_images[0].delete()  # before the job runs
+
+    run_queues("default")
+    assert not DatasetZip.objects.filter(pk=asked.pk).exists()
+    assert not default_storage.exists(asked.file_name)
+
+
 def test_a_renamed_category_builds_a_new_zip(api, labelled_task, ants, built):
     built(labelled_task)
     api.patch(
