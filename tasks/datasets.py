@@ -39,7 +39,7 @@ from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
 from tasks import downloads, zips
-from tasks.models import DatasetZip
+from tasks.models import DatasetZip, display_name
 
 LABELS_FILE = "labels.csv"
 COLUMNS = ("file", "sha256", "category", "negative", "split", "prediction", "score")
@@ -105,8 +105,8 @@ def photos(task):
         *STATE, "code", "sha256", "file", "size", "original_name", "created"
     )
     return [
-        Photo(*row[: len(STATE)], str(code), sha256, file, size, name.rsplit("/", 1)[-1], created)
-        for *row, code, sha256, file, size, name, created in rows
+        Photo(*changing, str(code), sha256, file, size, display_name(name), created)
+        for *changing, code, sha256, file, size, name, created in rows
     ]
 
 

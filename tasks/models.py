@@ -379,6 +379,11 @@ class ImageQuerySet(models.QuerySet):
         return count
 
 
+def display_name(original_name):
+    """The file name without the folders it had inside a zip archive."""
+    return original_name.rsplit("/", 1)[-1]
+
+
 class Image(models.Model):
     """A stored photo: the original bytes as uploaded, named by their SHA-256, and a
     thumbnail with the EXIF orientation applied."""
@@ -436,8 +441,7 @@ class Image(models.Model):
 
     @property
     def display_name(self):
-        """The file name without the folders it had inside a zip archive."""
-        return self.original_name.rsplit("/", 1)[-1]
+        return display_name(self.original_name)
 
     def join_copies_of(self, original):
         """This photo joins the group of the photo it copies, which starts one if it
