@@ -95,6 +95,21 @@ def test_each_category_is_a_folder_and_the_unsorted_photos_lie_beside_them(label
     ]
 
 
+def test_torchvision_s_image_folder_reads_the_categories_and_leaves_unsorted_out(
+    labelled_task, built, tmp_path
+):
+    from torchvision.datasets import ImageFolder
+
+    built(labelled_task).extractall(tmp_path / "dataset")
+    folder = ImageFolder(tmp_path / "dataset")
+    assert folder.classes == ["ants", "bees", "none of these"]
+    assert sorted(folder.classes[label] for _, label in folder.samples) == [
+        *["ants"] * 3,
+        *["bees"] * 2,
+        *["none of these"] * 2,
+    ]
+
+
 def test_the_photos_are_their_original_bytes_stored_not_deflated(labelled_task, built):
     archive = built(labelled_task)
     photos = [info for info in archive.infolist() if info.filename != "labels.csv"]
