@@ -19,7 +19,7 @@ from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
-from tasks import downloads, imports, keeping, predictions, runs, webhooks
+from tasks import datasets, downloads, imports, keeping, predictions, runs, webhooks, zips
 from tasks.api_schemas import (
     CategoryIn,
     CategoryName,
@@ -549,9 +549,13 @@ def answer_run(task, code):
         if task.active_run is None:
             raise ApiError(409, "This task has no trained model yet: train it first.")
         return task.active_run
+    return ready_run(task, code)
+
+
+def ready_run(task, code):
     run = owned_run(task, code)
     if run.status != TrainingRun.Status.READY:
-        raise ApiError(409, f"Run {code} is {run.status}; only a ready run classifies.")
+        raise ApiError(409, f"Run {code} is {run.status}; only a ready run has a model.")
     return run
 
 
@@ -671,17 +675,22 @@ def export_again(request, task: UUID, run: UUID | None = None):
 
 
 def model_zip(request, chosen, retry=False):
-    state = runs.model_zip(chosen, retry=retry)
-    if state is runs.ModelZip.FAILED:
-        return error(request, 503, f"{chosen.export_failure} POST to this URL to try again.")
-    if state is runs.ModelZip.PACKAGING:
+    return built_zip(request, runs.ModelZip(chosen), retry)
+
+
+def built_zip(request, built, retry=False):
+    """The zip (tasks/zips.py), 202 while a job builds it, or 503 saying why it failed."""
+    state = zips.ask(built, retry=retry)
+    if state is zips.Built.FAILED:
+        return error(request, 503, f"{built.failure} POST to this URL to try again.")
+    if state is zips.Built.BUILDING:
         return error(
             request,
             202,
-            "The model zip is being packaged; try again in a few seconds.",
+            f"The {built.what} is being {built.making}; try again in a few seconds.",
             Retry_After="5",
         )
-    return downloads.model_zip(chosen)
+    return built.download()
 
 
 # Webhooks
@@ -739,3 +748,49 @@ def delete_webhook(request, task: UUID, webhook: UUID):
 def list_deliveries(request, task: UUID, webhook: UUID):
     """The hook's last calls, newest first: each attempt's HTTP status or what went wrong."""
     return owned_webhook(owned_task(request, task), webhook).deliveries.all()
+
+
+# Dataset
+
+
+DATASET_RESPONSES = {
+    200: {
+        "description": "The dataset zip: labels.csv (file, sha256, category, negative, "
+        "split, prediction, score), a folder per category with its photos as uploaded, "
+        "and the Unsorted photos at the top.",
+        "content": {"application/zip": {}},
+    },
+    202: {"description": "Being built; try again after Retry-After seconds."},
+    503: {"description": "The build failed (the detail says why); POST to try again."},
+}
+
+
+@api.get(
+    "/tasks/{uuid:task}/dataset",
+    response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
+    tags=["export"],
+    openapi_extra={"responses": DATASET_RESPONSES},
+)
+def dataset(request, task: UUID, run: UUID | None = None):
+    """The task's photos and labels as a zip to train elsewhere, or to drop on a new
+    task (folders as categories) to recreate it. labels.csv gives the split, prediction
+    and score of `run`, the active run by default. A change to the photos or their
+    categories builds it again."""
+    found = owned_task(request, task)
+    return built_zip(request, datasets.current(found, dataset_run(found, run)))
+
+
+@api.post(
+    "/tasks/{uuid:task}/dataset",
+    response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
+    tags=["export"],
+    openapi_extra={"responses": DATASET_RESPONSES},
+)
+def dataset_again(request, task: UUID, run: UUID | None = None):
+    """The same as GET, but a build that failed is tried again."""
+    found = owned_task(request, task)
+    return built_zip(request, datasets.current(found, dataset_run(found, run)), retry=True)
+
+
+def dataset_run(task, code):
+    return task.active_run if code is None else ready_run(task, code)

@@ -380,6 +380,11 @@ class ImageQuerySet(models.QuerySet):
         return count
 
 
+def display_name(original_name):
+    """The file name without the folders it had inside a zip archive."""
+    return original_name.rsplit("/", 1)[-1]
+
+
 class Image(models.Model):
     """A stored photo: the original bytes as uploaded, named by their SHA-256, and a
     thumbnail with the EXIF orientation applied."""
@@ -437,8 +442,7 @@ class Image(models.Model):
 
     @property
     def display_name(self):
-        """The file name without the folders it had inside a zip archive."""
-        return self.original_name.rsplit("/", 1)[-1]
+        return display_name(self.original_name)
 
     def join_copies_of(self, original):
         """This photo joins the group of the photo it copies, which starts one if it
@@ -932,3 +936,61 @@ def stored_files(storage, prefix):
         yield f"{prefix}/{name}"
     for directory in directories:
         yield from stored_files(storage, f"{prefix}/{directory}")
+
+
+class DatasetZip(models.Model):
+    """A task's photos and labels as one zip (tasks/datasets.py), built by a job for one
+    state of its photos, names and categories and one run's answers, which fingerprint
+    names: a change makes another fingerprint, so a zip is never served stale. Once a
+    zip is stored, those of the same run's earlier states go (replace_older)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="dataset_zips")
+    # The run whose split, prediction and score labels.csv gives; none for none.
+    run = models.ForeignKey(TrainingRun, models.CASCADE, null=True, blank=True, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    ready = models.BooleanField(default=False)
+    # Why the last build failed; empty while none has.
+    failure = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("task", "fingerprint", name="dataset_zip_unique_state"),
+        ]
+
+    def __str__(self):
+        return f"dataset zip {self.fingerprint[:12]} of {self.task}"
+
+    @property
+    def file_name(self):
+        return f"{self.task.storage_prefix}/datasets/{self.fingerprint}.zip"
+
+    def _change(self, condition, **changes):
+        return bool(DatasetZip.objects.filter(condition, pk=self.pk).update(**changes))
+
+    def built(self):
+        """Its zip is stored; False when the row was replaced meanwhile."""
+        return self._change(Q(ready=False), ready=True, failure="")
+
+    def build_failed(self, reason):
+        """The first reason a build failed; a later one changes nothing until a retry."""
+        if self._change(Q(ready=False, failure=""), failure=reason):
+            self.failure = reason
+
+    def retry_build(self):
+        """A failed build may be tried again (when someone asks for it)."""
+        self._change(Q(failure__gt=""), failure="")
+        self.refresh_from_db(fields=["ready", "failure"])
+
+    def replace_older(self):
+        """Remove the zips of the task's earlier states for the same run, rows and files."""
+        older = list(
+            DatasetZip.objects.filter(
+                task=self.task_id, run=self.run_id, pk__lt=self.pk
+            ).select_related("task")
+        )
+        names = [dataset.file_name for dataset in older]
+        with transaction.atomic():
+            DatasetZip.objects.filter(pk__in=[dataset.pk for dataset in older]).delete()
+            transaction.on_commit(lambda: delete_files(default_storage, names))

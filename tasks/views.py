@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count, Sum
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
-from tasks import downloads, imports, predictions, runs, sidebar, webhooks
+from tasks import datasets, downloads, imports, predictions, runs, sidebar, webhooks, zips
 from tasks.forms import (
     AcceptSuggestionsForm,
     CategoryForm,
@@ -524,18 +525,35 @@ def run_activate(request, task_code, run_code):
 
 
 def run_export(request, task_code, run_code):
-    """The model zip, or a page that waits for the job packaging it, or says why the
-    packaging failed (POST tries again)."""
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
     if run.status != TrainingRun.Status.READY:
         raise Http404("This run has no model to download.")
-    state = runs.model_zip(run, retry=request.method == "POST")
+    context = {"task": task, "run": run}
+    return built_zip(request, runs.ModelZip(run), "tasks/run_export.html", context)
+
+
+# Download dataset
+
+
+def dataset(request, task_code):
+    """The task's photos and labels (tasks/datasets.py), with the active model's answers."""
+    task = owned_task(request, task_code)
+    built = datasets.current(task, task.active_run)
+    photos = task.images.aggregate(count=Count("id"), size=Sum("size"))
+    context = {"task": task, "built": built, "photos": photos}
+    return built_zip(request, built, "tasks/dataset.html", context)
+
+
+def built_zip(request, built, template, context):
+    """The zip (tasks/zips.py), or a page that waits for the job building it and
+    refreshes itself, or says why the build failed; a POST tries again."""
+    state = zips.ask(built, retry=request.method == "POST")
     if request.method == "POST":
-        return redirect("tasks:run_export", task.code, run.code)
-    if state is runs.ModelZip.READY:
-        return downloads.model_zip(run)
-    return render(request, "tasks/run_export.html", {"task": task, "run": run})
+        return redirect(request.get_full_path())
+    if state is zips.Built.READY:
+        return built.download()
+    return render(request, template, context)
 
 
 def preview(request, task_code):

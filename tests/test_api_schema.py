@@ -44,8 +44,9 @@ def owned_codes(task, ants, ant_images):
     }
 
 
+# With the job queues up, as in production: a queue that is down is answered 503 on purpose.
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_no_request_makes_the_api_fail(api_schema, api_key, owned_codes, method, path):
+def test_no_request_makes_the_api_fail(api_schema, api_key, owned_codes, queues, method, path):
     @given(case=api_schema[path][method].as_strategy())
     @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case):

@@ -73,6 +73,8 @@ class TrainResult:
     misclassified: list[dict]
     model_dir: Path
     new_embeddings: dict[int, embedding.Embeddings] = field(default_factory=dict)
+    # Each image the evaluation held out (Fitted.held_out); the others it trained on.
+    held_out: list[dict] = field(default_factory=list)
 
 
 class Progress:
@@ -128,11 +130,13 @@ class Model(Protocol):
 @dataclass
 class Fitted:
     """What every fitter returns: the recipe's metrics, measured on held-out images,
-    the held-out images it got wrong, and the final model, fitted on every image."""
+    the held-out images it got wrong, the final model, fitted on every image, and what a
+    model that had not seen it answered for each held-out image (held_out_answers)."""
 
     metrics: dict
     misclassified: list[dict]
     model: Model
+    held_out: list[dict]
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,12 @@ def train(config, samples, out_dir, on_progress=None):
     describe(out_dir, config, data.classes, fitted.metrics, samples)
     progress("ready", 100, 0)
     return TrainResult(
-        data.classes, fitted.metrics, fitted.misclassified, out_dir, data.new_embeddings
+        data.classes,
+        fitted.metrics,
+        fitted.misclassified,
+        out_dir,
+        data.new_embeddings,
+        fitted.held_out,
     )
 
 
@@ -237,7 +246,7 @@ def fit_fast(config, data, progress):
     evaluation.held_out_predictions says, then fitted on all images."""
     progress("evaluating", 80)
     carried = heads.HeadChoice(*config.carried_choice) if config.carried_choice else None
-    indices, probabilities, method, choice = evaluation.held_out_predictions(
+    indices, probabilities, method, choice, folds = evaluation.held_out_predictions(
         data.features,
         data.mirrored,
         data.labels,
@@ -276,7 +285,10 @@ def fit_fast(config, data, progress):
             data.labels, every, data.classes, method
         )
     return Fitted(
-        metrics, mistakes(data, indices, probabilities), linear_head(config, data, choice)
+        metrics,
+        mistakes(data, indices, probabilities),
+        linear_head(config, data, choice),
+        held_out_answers(data, indices, probabilities, None if held_out else folds),
     )
 
 
@@ -327,7 +339,12 @@ def fit_accurate(config, data, progress):
     metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
     metrics.update(head_choice_metrics(choice, carried=config.carried_choice is not None))
     model = tuning.network or linear_head(config, data, choice)
-    return Fitted(metrics, mistakes(data, test, tuning.probabilities), model)
+    return Fitted(
+        metrics,
+        mistakes(data, test, tuning.probabilities),
+        model,
+        held_out_answers(data, test, tuning.probabilities),
+    )
 
 
 FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}
@@ -380,6 +397,22 @@ def mistakes(data, indices, probabilities):
         }
         for i, p in zip(indices, probabilities, strict=True)
         if p.argmax() != data.labels[i]
+    ]
+
+
+def held_out_answers(data, indices, probabilities, folds=None):
+    """For each held-out image: its index, its split ("test" in a hold-out; "fold 1",
+    "fold 2" ... in cross-validation, where every image is held out once), and the class
+    and score that a model which had not seen it gave it."""
+    splits = ["test"] * len(indices) if folds is None else [f"fold {f + 1}" for f in folds]
+    return [
+        {
+            "index": int(i),
+            "split": split,
+            "predicted": data.classes[int(p.argmax())],
+            "score": float(p.max()),
+        }
+        for i, split, p in zip(indices, splits, probabilities, strict=True)
     ]
 
 
