@@ -177,7 +177,36 @@ class DuplicateGroup:
 
     def move_to(self, category):
         """All its photos into category (None is Unsorted), where copies belong together."""
-        return self.photos().update(category=category)
+        return self.photos().move_to(category)
+
+
+@dataclass(frozen=True)
+class PhotoChanges:
+    """How a task's labelled photos differ from those a run trained on."""
+
+    added: int  # in a category now, not among those it trained on
+    moved: int  # in another category now, or in Unsorted
+    deleted: int
+
+    def __bool__(self):
+        return bool(self.added or self.moved or self.deleted)
+
+    def __str__(self):
+        """ "12 photos added, 3 moved, 1 deleted", naming only what happened."""
+        done = [
+            (count, verb)
+            for count, verb in (
+                (self.added, "added"),
+                (self.moved, "moved"),
+                (self.deleted, "deleted"),
+            )
+            if count
+        ]
+        words = [f"{count} {verb}" for count, verb in done]
+        if words:
+            count = done[0][0]
+            words[0] = f"{count} photo{'' if count == 1 else 's'} {done[0][1]}"
+        return ", ".join(words)
 
 
 class Category(models.Model):
@@ -334,6 +363,15 @@ class ImageQuerySet(models.QuerySet):
             accepted.filter(code__in=codes).update(category=models.F("suggestion"), **NO_SUGGESTION)
         return codes
 
+    def move_to(self, category):
+        """Move these images into category (None is Unsorted); how many. A suggestion of
+        the category they land in is answered, so it goes (accept_suggestions does the
+        same): a tile must not go on suggesting the category it now sits in."""
+        with transaction.atomic():
+            if category is not None:
+                self.filter(suggestion=category).update(**NO_SUGGESTION)
+            return self.update(category=category)
+
     def keep_as_they_are(self):
         """A person looked at these photos in review and keeps them: no queue of doubts
         holds them again."""
@@ -374,9 +412,10 @@ class ImageQuerySet(models.QuerySet):
         for original, thumbnail in self.values_list("file", "thumbnail"):
             names += [original, thumbnail]
         with transaction.atomic():
-            count, _ = self.delete()
+            _, deleted = self.delete()
             transaction.on_commit(lambda: delete_files(default_storage, names))
-        return count
+        # delete() counts the embedding rows that go with the images as well.
+        return deleted.get(self.model._meta.label, 0)
 
 
 class Image(models.Model):
@@ -595,6 +634,20 @@ class TrainingRun(models.Model):
             return None
         choice = [self.metrics.get(key) for key in CARRIED_METRICS]
         return tuple(choice) if all(choice) else None
+
+    def photo_changes(self):
+        """What happened to the task's photos since this run took them (its samples, the
+        labelled photos of the moment it was queued, or of its last take_in). A category
+        renamed since counts its photos as moved: the model still answers the old name."""
+        took = dict(self.samples)
+        now = {
+            str(code): name for code, name in self.task.images.values_list("code", "category__name")
+        }
+        return PhotoChanges(
+            added=sum(1 for code, name in now.items() if name is not None and code not in took),
+            moved=sum(1 for code, name in took.items() if code in now and now[code] != name),
+            deleted=sum(1 for code in took if code not in now),
+        )
 
     @property
     def export_file(self):
