@@ -61,7 +61,7 @@ def test_a_mistake_shows_the_score_of_the_category_the_model_saw(
 ):
     run = ready_run(task, ant_images, mistaken=ant_images[0])
     html = owner_client.get(run.get_absolute_url()).content.decode()
-    assert "looks like <strong>bees</strong> · 87 %" in html
+    assert 'looks like <strong>bees</strong> · <span class="score">87 %</span>' in html
     assert "in <strong>ants</strong>" in html
     assert "Move to bees" in html
 
