@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Cast, Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -638,14 +638,19 @@ class TrainingRun(models.Model):
     def photo_changes(self):
         """What happened to the task's photos since this run took them (its samples, the
         labelled photos of the moment it was queued, or of its last take_in). A category
-        renamed since counts its photos as moved: the model still answers the old name."""
-        took = dict(self.samples)
+        renamed or deleted since counts its photos as moved: the model still answers the
+        old name."""
+        # The old name itself stands for a category that no longer has it: it equals no id.
+        ids = dict(self.task.categories.values_list("name", "pk"))
+        took = {plain_code(code): ids.get(name, name) for code, name in self.samples}
+        # Codes read as text: making 10,000 of them UUID objects took 200 ms of 260.
+        rows = self.task.images.annotate(text=Cast("code", models.CharField()))
         now = {
-            str(code): name for code, name in self.task.images.values_list("code", "category__name")
+            plain_code(code): category for code, category in rows.values_list("text", "category")
         }
         return PhotoChanges(
-            added=sum(1 for code, name in now.items() if name is not None and code not in took),
-            moved=sum(1 for code, name in took.items() if code in now and now[code] != name),
+            added=sum(1 for code, category in now.items() if category and code not in took),
+            moved=sum(1 for code, label in took.items() if code in now and now[code] != label),
             deleted=sum(1 for code in took if code not in now),
         )
 
@@ -878,6 +883,11 @@ class ApiKey(models.Model):
         if self.revoked is None:
             self.revoked = timezone.now()
             self.save(update_fields=["revoked"])
+
+
+def plain_code(code):
+    """A code as text, without the hyphens that PostgreSQL writes and SQLite does not."""
+    return code.replace("-", "")
 
 
 def count_per_task(model):

@@ -313,10 +313,9 @@ def after_selection_change(request, task, codes, leave):
     that names the page to go back to (next) goes there, as without JavaScript."""
     back = request.POST.get("next", "")
     if request.htmx and not back:
-        view_key = posted_view_key(request, task)
         context = {
             "task": task,
-            "view_key": view_key,
+            "view_key": posted_view_key(request, task),
             "removed_codes": codes if leave else [],
             "relabelled": [] if leave else sidebar.images(task, sidebar.ALL).filter(code__in=codes),
             **counts_context(task),
@@ -371,7 +370,8 @@ def training_context(task):
     return {
         "current_run": current,
         "active_run": active,
-        "photo_changes": active.photo_changes() if active else None,
+        # The run in progress took the photos as they are: nothing to tell while it trains.
+        "photo_changes": active.photo_changes() if active and not current else None,
         "runs": list(task.runs.all()[:10]),
         "readiness": runs.readiness(task),
         "train_form": TrainForm(task=task),

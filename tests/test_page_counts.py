@@ -163,3 +163,18 @@ def test_a_task_whose_photos_are_as_its_model_took_them_says_nothing_changed(
     )
     task.save()
     assert "since this model" not in owner_client.get(task.get_absolute_url()).content.decode()
+
+
+def test_the_photos_of_a_category_deleted_since_the_model_count_as_moved(task, ants, ant_images):
+    samples = [[str(image.code), "ants"] for image in ant_images]
+    run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=samples)
+    ants.delete()
+    assert str(run.photo_changes()) == "3 photos moved"
+
+
+def test_the_photos_of_a_category_renamed_since_the_model_count_as_moved(task, ants, ant_images):
+    samples = [[str(image.code), "ants"] for image in ant_images[:2]]
+    run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=samples)
+    ants.name = "formicidae"
+    ants.save()
+    assert str(run.photo_changes()) == "1 photo added, 2 moved"
