@@ -488,6 +488,25 @@ class Image(models.Model):
         Image.objects.filter(pk=self.pk).update(duplicate_group=self.duplicate_group)
 
 
+class JSONArrayLength(models.Func):
+    """The length of a JSON array in the database, so that listing runs does not decode
+    their lists of samples (10,000 photos: about 40 ms each)."""
+
+    function = "JSON_ARRAY_LENGTH"
+    output_field = models.IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="JSONB_ARRAY_LENGTH", **extra_context)
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def listed(self):
+        """Runs as a list shows them: sample_count, without the samples and mistakes."""
+        return self.defer("samples", "misclassified").annotate(
+            sample_count=JSONArrayLength("samples")
+        )
+
+
 class TrainingRun(models.Model):
     """One training of a task's model: what it trained on, how it went, what it made.
 
@@ -557,6 +576,8 @@ class TrainingRun(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

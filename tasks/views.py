@@ -372,7 +372,7 @@ def training_context(task):
         "active_run": active,
         # The run in progress took the photos as they are: nothing to tell while it trains.
         "photo_changes": active.photo_changes() if active and not current else None,
-        "runs": list(task.runs.all()[:10]),
+        "runs": list(task.runs.listed()[:10]),
         "readiness": runs.readiness(task),
         "train_form": TrainForm(task=task),
     }

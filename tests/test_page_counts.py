@@ -178,3 +178,12 @@ def test_the_photos_of_a_category_renamed_since_the_model_count_as_moved(task, a
     ants.name = "formicidae"
     ants.save()
     assert str(run.photo_changes()) == "1 photo added, 2 moved"
+
+
+def test_the_model_versions_count_each_runs_photos_without_reading_them(
+    owner_client, task, ants, ant_images
+):
+    samples = [[str(image.code), "ants"] for image in ant_images]
+    task.runs.create(base_model="lite0", mode="fast", status="failed", samples=samples)
+    html = owner_client.get(task.get_absolute_url()).content.decode()
+    assert '<td>fast</td>\n              <td class="num">3</td>' in html
