@@ -335,7 +335,7 @@ def move_images(request, task: UUID, payload: Move):
     found = owned_task(request, task)
     destination = named_category(found, payload.category) if payload.category else None
     selected, not_found = chosen_images(found, payload.images)
-    moved = selected.update(category=destination)
+    moved = selected.move_to(destination)
     runs.suggest_in_background(found.pk)
     return {"moved": moved, "not_found": not_found}
 

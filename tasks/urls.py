@@ -52,6 +52,7 @@ urlpatterns = [
     path("tasks/<uuid:task_code>/train/", views.train, name="train"),
     path("tasks/<uuid:task_code>/preview/", views.preview, name="preview"),
     path("tasks/<uuid:task_code>/dataset/", views.dataset, name="dataset"),
+    path("tasks/<uuid:task_code>/preview/add/", views.preview_add, name="preview_add"),
     path("tasks/<uuid:task_code>/runs/<uuid:run_code>/", views.run_detail, name="run_detail"),
     path(
         "tasks/<uuid:task_code>/runs/<uuid:run_code>/cancel/",

@@ -11,6 +11,7 @@ from django_htmx.http import trigger_client_event
 from tasks import datasets, downloads, imports, predictions, runs, sidebar, webhooks, zips
 from tasks.forms import (
     AcceptSuggestionsForm,
+    AddPhotoForm,
     CategoryForm,
     DuplicateGroupForm,
     MoveForm,
@@ -68,8 +69,8 @@ def task_detail(request, task_code):
         "view_key": sidebar.key(view),
         "review_queue": view if isinstance(view, ReviewQueue) else None,
     }
-    if request.htmx.target == "sidebar":
-        return render(request, "tasks/_sidebar.html", {**context, **sidebar_context(task)})
+    if request.htmx.target == "sidebar":  # after an upload: every count of the page
+        return render(request, "tasks/_counts.html", {**context, **counts_context(task)})
     cursor = request.GET.get("cursor")
     # Unsorted may show the photos whose suggestion is surest first, to accept them.
     most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
@@ -85,9 +86,7 @@ def task_detail(request, task_code):
         return render(request, "tasks/_grid.html", {**context, "categories": task.categories.all()})
     if request.htmx and cursor:  # the infinite scroll
         return render(request, "tasks/_grid_page.html", context)
-    context.update(sidebar_context(task))
-    context.update(training_context(task))
-    context["duplicate_group_count"] = task.duplicate_group_count()
+    context.update(counts_context(task))
     return render(request, "tasks/task_detail.html", context)
 
 
@@ -97,6 +96,15 @@ def sidebar_entry(task, key):
         return sidebar.entry(task, key)
     except sidebar.UnknownEntry:
         raise Http404("No such category in this task.") from None
+
+
+def counts_context(task):
+    """What the task page counts: the side bar, the training panel, the near-copies."""
+    return {
+        **sidebar_context(task),
+        **training_context(task),
+        "duplicate_group_count": task.duplicate_group_count(),
+    }
 
 
 def sidebar_context(task):
@@ -186,7 +194,11 @@ def upload(request, task_code):
     target = sidebar_entry(task, request.POST.get("target", sidebar.UNSORTED))
     files = request.FILES.getlist("files")
     if not files:
-        return HttpResponseBadRequest("Choose at least one photo or zip file to upload.")
+        refusal = "Choose at least one photo or zip file to upload."
+        if request.htmx:  # labeling.js shows the answer of a refused batch
+            return HttpResponseBadRequest(refusal)
+        messages.error(request, refusal)
+        return redirect(f"{task.get_absolute_url()}?{urlencode({'view': sidebar.key(target)})}")
     report = imports.import_files(
         task,
         files,
@@ -226,8 +238,8 @@ def images_move(request, task_code):
     destination = form.cleaned_data["category"]
     messages.success(request, f"Moved {images_count(moved)} to {destination or 'Unsorted'}.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
-    leaving = [] if view == sidebar.ALL or view == destination else codes
-    return after_selection_change(request, task, leaving)
+    leave = view not in (sidebar.ALL, destination)
+    return after_selection_change(request, task, codes, leave)
 
 
 @require_POST
@@ -241,7 +253,7 @@ def images_delete(request, task_code):
     deleted = images.delete_with_files()
     runs.suggest_in_background(task.pk)
     messages.success(request, f"Deleted {images_count(deleted)}.")
-    return after_selection_change(request, task, codes)
+    return after_selection_change(request, task, codes, leave=True)
 
 
 @require_POST
@@ -254,11 +266,13 @@ def suggestions_accept(request, task_code):
     runs.suggest_in_background(task.pk)
     if accepted:
         messages.success(request, f"Accepted the suggestions of {images_count(len(accepted))}.")
+    elif form.cleaned_data["images"]:
+        messages.info(request, "None of the selected photos has a suggestion to accept.")
     else:
         messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     # Accepted photos leave every view but All: they move to another category.
-    return after_selection_change(request, task, [] if view == sidebar.ALL else accepted)
+    return after_selection_change(request, task, accepted, leave=view != sidebar.ALL)
 
 
 @require_POST
@@ -273,7 +287,7 @@ def images_keep(request, task_code):
     as_it_is = "as it is" if kept == 1 else "as they are"
     messages.success(request, f"Kept {images_count(kept)} {as_it_is}: review will not ask again.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
-    return after_selection_change(request, task, codes if isinstance(view, ReviewQueue) else [])
+    return after_selection_change(request, task, codes, leave=isinstance(view, ReviewQueue))
 
 
 def duplicates(request, task_code):
@@ -301,29 +315,27 @@ def images_count(count):
 
 
 def selection_refused(request, task, form):
+    """The page says why, as after a change that changed nothing: htmx swaps only an
+    answer of 2xx, so a refusal answered 400 left the page silent."""
     for errors in form.errors.values():
         messages.error(request, " ".join(errors))
-    if request.htmx:
-        context = {
-            "task": task,
-            "view_key": posted_view_key(request, task),
-            **sidebar_context(task),
-        }
-        return render(request, "tasks/_sidebar.html", context, status=400)
-    return redirect(task)
+    return after_selection_change(request, task, [], leave=False)
 
 
-def after_selection_change(request, task, removed_codes):
-    """The side bar with its new counts, and the tiles that left the grid removed."""
-    if request.htmx:
-        context = {
-            "task": task,
-            "view_key": posted_view_key(request, task),
-            "removed_codes": removed_codes,
-            **sidebar_context(task),
-        }
-        return render(request, "tasks/_sidebar.html", context)
+def after_selection_change(request, task, codes, leave):
+    """To htmx, every count of the task page anew and the changed photos' tiles: gone
+    from the grid if they leave the view it shows, else their labels shown again. A form
+    that names the page to go back to (next) goes there, as without JavaScript."""
     back = request.POST.get("next", "")
+    if request.htmx and not back:
+        context = {
+            "task": task,
+            "view_key": posted_view_key(request, task),
+            "removed_codes": codes if leave else [],
+            "relabelled": [] if leave else sidebar.images(task, sidebar.ALL).filter(code__in=codes),
+            **counts_context(task),
+        }
+        return render(request, "tasks/_counts.html", context)
     if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return redirect(back)
     query = urlencode({"view": posted_view_key(request, task)})
@@ -369,12 +381,26 @@ def training_context(task):
     if current:
         runs.reconcile([current])
         current = task.current_run()
+    active = task.active_run
     return {
         "current_run": current,
-        "active_run": task.active_run,
-        "runs": list(task.runs.all()[:10]),
+        "active_run": active,
+        # The run in progress took the photos as they are: nothing to tell while it trains.
+        "photo_changes": active.photo_changes() if active and not current else None,
+        "runs": list(task.runs.listed()[:10]),
         "readiness": runs.readiness(task),
         "train_form": TrainForm(task=task),
+    }
+
+
+def retraining_context(task, run):
+    """The run page's Train again: the task page's form and rules, this run's choices."""
+    choices = {"base_model": run.base_model, "mode": run.mode, "time_budget": run.time_budget}
+    return {
+        "current_run": task.current_run(),
+        "photo_changes": run.photo_changes() if run.status == TrainingRun.Status.READY else None,
+        "readiness": runs.readiness(task),
+        "train_form": TrainForm(task=task, initial=choices),
     }
 
 
@@ -409,27 +435,50 @@ def run_detail(request, task_code, run_code):
     run = owned_run(task, run_code)
     runs.reconcile([run])
     if request.htmx.target == "run-progress":
+        # The heading says the stage too: it comes along, out of band.
         context = {"task": task, "run": run, "poll": True}
-        response = render(request, "tasks/_run_progress.html", context)
+        response = render(request, "tasks/_run_poll.html", context)
         if not run.is_active:
             response["HX-Refresh"] = "true"
         return response
-    images = {
-        str(image.code): image
-        for image in task.images.filter(code__in=[m["image"] for m in run.misclassified])
-    }
     context = {
         "task": task,
         "run": run,
-        "mistakes": [
-            {**m, "image": images[m["image"]]} for m in run.misclassified if m["image"] in images
-        ],
+        "mistakes": mistakes(task, run),
         "confusion": confusion_rows(run),
         "operating_points": operating_choices(run),
-        "categories_by_name": {c.name: c for c in task.categories.all()},
         **sidebar_context(task),
     }
+    if not run.is_active:
+        context.update(retraining_context(task, run))
     return render(request, "tasks/run_detail.html", context)
+
+
+def mistakes(task, run):
+    """The photos the run's model got wrong that the task still holds, each with where it
+    sits now, the category the model saw in it, that category's score, and whether
+    moving it there is still to be done."""
+    found = task.images.select_related("category").filter(
+        code__in=[mistake["image"] for mistake in run.misclassified]
+    )
+    images = {str(image.code): image for image in found}
+    categories = {category.name: category for category in task.categories.all()}
+    rows = []
+    for mistake in run.misclassified:
+        image = images.get(mistake["image"])
+        if image is None:
+            continue
+        predicted = categories.get(mistake["predicted"])
+        rows.append(
+            {
+                "image": image,
+                "true": mistake["true"],
+                "predicted": mistake["predicted"],
+                "score": mistake["scores"].get(mistake["predicted"]),
+                "move_to": predicted if predicted and predicted.pk != image.category_id else None,
+            }
+        )
+    return rows
 
 
 def confusion_rows(run):
@@ -510,6 +559,8 @@ def run_cancel(request, task_code, run_code):
     run = owned_run(task, run_code)
     if runs.cancel(run):
         messages.success(request, "Training cancelled. The active model is unchanged.")
+    else:
+        messages.info(request, "This run had already ended; there was nothing to cancel.")
     return redirect(run)
 
 
@@ -574,6 +625,38 @@ def preview(request, task_code):
     if busy:
         response["Retry-After"] = str(busy.retry_after)
     return response
+
+
+# How the preview page's Add to answers each outcome of AddPhotoForm.
+ADDED_LEVELS = {
+    AddPhotoForm.ADDED: messages.SUCCESS,
+    AddPhotoForm.MOVED: messages.SUCCESS,
+    AddPhotoForm.ALREADY: messages.INFO,
+    AddPhotoForm.REJECTED: messages.ERROR,
+}
+
+
+@require_POST
+def preview_add(request, task_code):
+    """Add a photo tried on the preview page to a category (AddPhotoForm). To htmx: the
+    side bar with its new counts and the message, and an "added" event that tells the
+    page's script what happened to which category."""
+    task = owned_task(request, task_code)
+    form = AddPhotoForm(request.POST, request.FILES, task=task)
+    outcome, sentence = form.save() if form.is_valid() else (None, form_errors(form))
+    messages.add_message(request, ADDED_LEVELS.get(outcome, messages.ERROR), sentence)
+    if outcome == AddPhotoForm.ADDED:
+        runs.embed_in_background(task)
+    if outcome in (AddPhotoForm.ADDED, AddPhotoForm.MOVED):
+        runs.suggest_in_background(task.pk)
+    if not request.htmx:
+        return redirect("tasks:preview", task.code)
+    context = {"task": task, "view_key": None, **sidebar_context(task)}
+    response = render(request, "tasks/_sidebar.html", context)
+    category = request.POST.get("category", "")
+    return trigger_client_event(
+        response, "added", {"outcome": outcome, "category": category, "message": sentence}
+    )
 
 
 def preview_results(answers):

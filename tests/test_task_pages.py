@@ -121,11 +121,12 @@ def test_a_forged_grid_cursor_is_refused(owner_client, task):
     assert response.status_code == 400
 
 
-def test_the_side_bar_alone_comes_back_to_htmx(owner_client, task, ants):
+def test_the_side_bar_and_the_counts_alone_come_back_to_htmx(owner_client, task, ants):
     response = owner_client.get(
         task.get_absolute_url(), headers={"HX-Request": "true", "HX-Target": "sidebar"}
     )
-    assert response.templates[0].name == "tasks/_sidebar.html"
+    assert response.templates[0].name == "tasks/_counts.html"
+    assert "tasks/_grid.html" not in [template.name for template in response.templates]
     assert "<html" not in response.content.decode()
 
 
