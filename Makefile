@@ -12,11 +12,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# make run PORT=8001 serves a second copy (see README: it needs data of its own).
+PORT ?= 8000
+
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py prepare_models
-	$(BIN)/python manage.py serve
+	$(BIN)/python manage.py serve --bind 127.0.0.1:$(PORT)
 
 # Debian's chromium drives the browser tests (a browser download from a CDN fails here):
 # installed when make runs as root, asked for otherwise.

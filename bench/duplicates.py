@@ -223,7 +223,9 @@ def accuracy(seed, cache_dir):
         ("copies, split as if unrelated", (all_features, all_mirrored, all_labels, None)),
     ):
         f, m, y, g = args
-        indices, probabilities, method, _ = evaluation.held_out_predictions(f, m, y, seed, groups=g)
+        indices, probabilities, method, *_ = evaluation.held_out_predictions(
+            f, m, y, seed, groups=g
+        )
         metrics = evaluation.metrics(y[indices], probabilities, classes, method)
         figures[name] = metrics
     clean = figures["clean"]

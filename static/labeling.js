@@ -100,7 +100,8 @@
       const [from, to] = [all.indexOf(anchor), all.indexOf(tile)].sort((a, b) => a - b);
       if (!(event.ctrlKey || event.metaKey)) all.forEach((t) => setSelected(t, false));
       all.slice(from, to + 1).forEach((t) => setSelected(t, true));
-    } else if (event.ctrlKey || event.metaKey) {
+    } else if (event.ctrlKey || event.metaKey || event.pointerType === "touch") {
+      // A finger has no Ctrl key: each tap adds a photo to the selection or takes it out.
       setSelected(tile, !checkboxOf(tile).checked);
       anchor = tile;
     } else {
@@ -271,6 +272,7 @@
   }
 
   function refreshGrid() {
+    if (!grid()) return; // the larger view's own page
     const here = window.location.pathname + window.location.search;
     htmx.ajax("GET", here, { target: "#grid", swap: "outerHTML" });
   }

@@ -35,22 +35,36 @@
     });
   }
 
+  // Add to stores the photo in a category, or moves it there if the task holds it
+  // already: a second press on another category corrects the first.
   async function addTo(button) {
     const card = button.closest(".prediction");
+    const group = button.closest(".add-to");
+    const buttons = Array.from(group.querySelectorAll("[data-add-to]"));
+    const status = group.querySelector(".add-status");
     const data = new FormData();
-    data.append("target", button.dataset.addTo);
-    data.append("files", files[Number(card.dataset.index)]);
-    button.disabled = true;
-    const response = await post(form().dataset.uploadUrl, data);
-    // The upload answers htmx with an "uploaded" event counting each outcome.
-    const counts = response.ok ? uploaded(response.headers.get("HX-Trigger")) : {};
-    const outcome = ["added", "duplicate", "rejected"].find((word) => counts[word]);
-    button.textContent = outcome ? `${outcome} to ${button.textContent}` : "failed";
+    data.append("category", button.dataset.addTo);
+    data.append("photo", files[Number(card.dataset.index)]);
+    buttons.forEach((each) => (each.disabled = true));
+    const response = await post(group.dataset.addUrl, data);
+    buttons.forEach((each) => (each.disabled = false));
+    if (!response.ok) {
+      status.textContent = `The server refused the photo (${response.status}).`;
+      return;
+    }
+    // The answer is the side bar with its new counts (the message comes out of band);
+    // its "added" event says what became of the photo.
+    htmx.swap(document.getElementById("sidebar"), await response.text(), { swapStyle: "outerHTML" });
+    const added = triggered(response, "added");
+    status.textContent = added.message || "";
+    if (["added", "moved", "already"].includes(added.outcome)) {
+      buttons.forEach((each) => each.setAttribute("aria-pressed", String(each === button)));
+    }
   }
 
-  function uploaded(trigger) {
+  function triggered(response, name) {
     try {
-      return JSON.parse(trigger).uploaded || {};
+      return JSON.parse(response.headers.get("HX-Trigger"))[name] || {};
     } catch {
       return {};
     }

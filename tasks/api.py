@@ -19,7 +19,7 @@ from ninja import File, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
-from tasks import downloads, imports, keeping, predictions, runs
+from tasks import datasets, downloads, imports, keeping, predictions, runs, webhooks, zips
 from tasks.api_schemas import (
     CategoryIn,
     CategoryName,
@@ -27,6 +27,7 @@ from tasks.api_schemas import (
     CategoryPatch,
     Classification,
     Deleted,
+    DeliveryOut,
     Duplicates,
     Error,
     ImageOut,
@@ -44,6 +45,9 @@ from tasks.api_schemas import (
     TaskPatch,
     Text,
     UploadReport,
+    WebhookCreated,
+    WebhookIn,
+    WebhookOut,
 )
 from tasks.forms import CategoryForm
 from tasks.models import REVIEW_QUEUES, ApiKey, BadCursor, Task, TrainingRun
@@ -331,7 +335,7 @@ def move_images(request, task: UUID, payload: Move):
     found = owned_task(request, task)
     destination = named_category(found, payload.category) if payload.category else None
     selected, not_found = chosen_images(found, payload.images)
-    moved = selected.update(category=destination)
+    moved = selected.move_to(destination)
     runs.suggest_in_background(found.pk)
     return {"moved": moved, "not_found": not_found}
 
@@ -545,9 +549,13 @@ def answer_run(task, code):
         if task.active_run is None:
             raise ApiError(409, "This task has no trained model yet: train it first.")
         return task.active_run
+    return ready_run(task, code)
+
+
+def ready_run(task, code):
     run = owned_run(task, code)
     if run.status != TrainingRun.Status.READY:
-        raise ApiError(409, f"Run {code} is {run.status}; only a ready run classifies.")
+        raise ApiError(409, f"Run {code} is {run.status}; only a ready run has a model.")
     return run
 
 
@@ -667,14 +675,122 @@ def export_again(request, task: UUID, run: UUID | None = None):
 
 
 def model_zip(request, chosen, retry=False):
-    state = runs.model_zip(chosen, retry=retry)
-    if state is runs.ModelZip.FAILED:
-        return error(request, 503, f"{chosen.export_failure} POST to this URL to try again.")
-    if state is runs.ModelZip.PACKAGING:
+    return built_zip(request, runs.ModelZip(chosen), retry)
+
+
+def built_zip(request, built, retry=False):
+    """The zip (tasks/zips.py), 202 while a job builds it, or 503 saying why it failed."""
+    state = zips.ask(built, retry=retry)
+    if state is zips.Built.FAILED:
+        return error(request, 503, f"{built.failure} POST to this URL to try again.")
+    if state is zips.Built.BUILDING:
         return error(
             request,
             202,
-            "The model zip is being packaged; try again in a few seconds.",
+            f"The {built.what} is being {built.making}; try again in a few seconds.",
             Retry_After="5",
         )
-    return downloads.model_zip(chosen)
+    return built.download()
+
+
+# Webhooks
+
+
+def owned_webhook(task, code):
+    hook = task.webhooks.filter(code=code).first()
+    if hook is None:
+        raise Http404(f"Task {task.code} has no webhook {code}.")
+    return hook
+
+
+@api.get(
+    "/tasks/{uuid:task}/webhooks",
+    response={200: list[WebhookOut], 404: Error},
+    tags=["webhooks"],
+)
+def list_webhooks(request, task: UUID):
+    return owned_task(request, task).webhooks.all()
+
+
+@api.post(
+    "/tasks/{uuid:task}/webhooks",
+    response={201: WebhookCreated, 400: Error, 404: Error, 409: Error},
+    tags=["webhooks"],
+)
+def create_webhook(request, task: UUID, payload: WebhookIn):
+    """Call `url` when a run of the task is ready or fails. The answer holds the secret
+    that signs the calls, once: it is never shown again."""
+    found = owned_task(request, task)
+    try:
+        hook = webhooks.add(found, payload.url, request.build_absolute_uri("/"))
+    except webhooks.TooManyWebhooks as refusal:
+        raise ApiError(409, str(refusal)) from None
+    except webhooks.WebhookRefused as refusal:
+        raise ApiError(400, f"url: {refusal}") from None
+    return Status(201, hook)
+
+
+@api.delete(
+    "/tasks/{uuid:task}/webhooks/{uuid:webhook}",
+    response={204: None, 404: Error},
+    tags=["webhooks"],
+)
+def delete_webhook(request, task: UUID, webhook: UUID):
+    owned_webhook(owned_task(request, task), webhook).delete()
+    return Status(204, None)
+
+
+@api.get(
+    "/tasks/{uuid:task}/webhooks/{uuid:webhook}/deliveries",
+    response={200: list[DeliveryOut], 404: Error},
+    tags=["webhooks"],
+)
+def list_deliveries(request, task: UUID, webhook: UUID):
+    """The hook's last calls, newest first: each attempt's HTTP status or what went wrong."""
+    return owned_webhook(owned_task(request, task), webhook).deliveries.all()
+
+
+# Dataset
+
+
+DATASET_RESPONSES = {
+    200: {
+        "description": "The dataset zip: labels.csv (file, sha256, category, negative, "
+        "split, prediction, score), a folder per category with its photos as uploaded, "
+        "and the Unsorted photos at the top.",
+        "content": {"application/zip": {}},
+    },
+    202: {"description": "Being built; try again after Retry-After seconds."},
+    503: {"description": "The build failed (the detail says why); POST to try again."},
+}
+
+
+@api.get(
+    "/tasks/{uuid:task}/dataset",
+    response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
+    tags=["export"],
+    openapi_extra={"responses": DATASET_RESPONSES},
+)
+def dataset(request, task: UUID, run: UUID | None = None):
+    """The task's photos and labels as a zip to train elsewhere, or to drop on a new
+    task (folders as categories) to recreate it. labels.csv gives the split, prediction
+    and score of `run`, the active run by default. A change to the photos or their
+    categories builds it again."""
+    found = owned_task(request, task)
+    return built_zip(request, datasets.current(found, dataset_run(found, run)))
+
+
+@api.post(
+    "/tasks/{uuid:task}/dataset",
+    response={200: None, 202: Error, 404: Error, 409: Error, 503: Error},
+    tags=["export"],
+    openapi_extra={"responses": DATASET_RESPONSES},
+)
+def dataset_again(request, task: UUID, run: UUID | None = None):
+    """The same as GET, but a build that failed is tried again."""
+    found = owned_task(request, task)
+    return built_zip(request, datasets.current(found, dataset_run(found, run)), retry=True)
+
+
+def dataset_run(task, code):
+    return task.active_run if code is None else ready_run(task, code)

@@ -327,3 +327,28 @@ class Classified(Schema):
 
 class Classification(Schema):
     images: list[Classified]
+
+
+class WebhookIn(Schema):
+    url: Annotated[Text, Field(min_length=1, max_length=500)]
+
+
+class WebhookOut(Schema):
+    code: UUID
+    url: str
+    created: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="Signs every call (X-Vize-Signature); answered only here, never again."
+    )
+
+
+class DeliveryOut(Schema):
+    created: datetime
+    delivery: UUID = Field(description="The same for every attempt at one event.")
+    event: str
+    attempt: int
+    status_code: int | None = Field(description="The HTTP status answered; null for none.")
+    error: str = Field(description="What went wrong; empty when the call was taken (2xx).")

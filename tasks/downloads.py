@@ -1,5 +1,5 @@
-"""Stored files sent back (a task's images, a run's model zip), one way for the pages
-and the API."""
+"""Stored files sent back (a task's images, a run's model zip, a task's dataset zip),
+one way for the pages and the API."""
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
@@ -18,9 +18,14 @@ def thumbnail(image):
 
 
 def model_zip(run):
-    """A ready run's packaged model zip (runs.model_zip says when there is one). Its URL
-    stays when its operating point, and so the zip, changes: the browser asks again."""
-    response = stored_file(run.export_file, "application/zip", True, run.export_filename)
+    """A ready run's packaged model zip (runs.ModelZip says when there is one)."""
+    return built_zip(run.export_file, run.export_filename)
+
+
+def built_zip(name, filename):
+    """A zip built by a job (tasks/zips.py). Its URL stays when the zip changes (a run's
+    new operating point, a task's new photos): the browser asks again."""
+    response = stored_file(name, "application/zip", True, filename)
     response["Cache-Control"] = "private, no-cache"
     return response
 

@@ -1,6 +1,7 @@
 """Fetching an image from a URL someone sent, without letting them reach inside the
 network: every address the name resolves to must be public, the connection goes to the
-address that was checked (no second DNS answer), and each redirect is checked again."""
+address that was checked (no second DNS answer), and each redirect is checked again.
+Webhooks (tasks/webhooks.py) call out through the same check."""
 
 import http.client
 import ipaddress
@@ -62,26 +63,35 @@ def fetch_image(url, max_bytes, is_allowed=public_address):
     raise FetchRefused(f"more than {MAX_REDIRECTS} redirects")
 
 
-def request(url, is_allowed):
+def checked_address(url, is_allowed=public_address):
+    """(scheme, host, port, the address to connect to) of an http or https URL whose
+    host resolves only to addresses is_allowed accepts; FetchRefused otherwise. Webhooks
+    check their URLs with it too, when added and before each call."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused("only http and https URLs can be fetched")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+        raise FetchRefused("only http and https URLs are allowed")
     try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError, ValueError):
         raise FetchRefused(f"the host {parts.hostname} does not resolve") from None
     if not addresses or not all(is_allowed(address) for address in addresses):
-        raise FetchRefused(
-            f"{parts.hostname} is a private, loopback or link-local address; not fetched"
-        )
-    connection_class = PinnedHTTPSConnection if parts.scheme == "https" else PinnedHTTPConnection
-    connection = connection_class(parts.hostname, port, sorted(addresses)[0])
+        raise FetchRefused(f"{parts.hostname} is a private, loopback or link-local address")
+    return parts.scheme, parts.hostname, port, sorted(addresses)[0]
+
+
+def request(url, is_allowed, method="GET", body=None, headers=None):
+    """The response of one request to url, made to the address that was checked; its
+    redirects are the caller's to check (or refuse)."""
+    scheme, host, port, address = checked_address(url, is_allowed)
+    connection_class = PinnedHTTPSConnection if scheme == "https" else PinnedHTTPConnection
+    connection = connection_class(host, port, address)
+    parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
     try:
-        connection.request("GET", path, headers={"User-Agent": "vizeapp"})
+        connection.request(method, path, body, headers={"User-Agent": "vizeapp", **(headers or {})})
         return connection.getresponse()
     except (OSError, http.client.HTTPException) as error:
-        raise FetchRefused(f"could not be fetched ({error})") from None
+        raise FetchRefused(f"could not be reached ({error})") from None

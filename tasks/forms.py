@@ -3,7 +3,7 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tasks import runs, sidebar
+from tasks import imports, runs, sidebar
 from tasks.models import Category, Task, check_operating_threshold
 from trainer.choices import (
     BASE_MODELS,
@@ -27,6 +27,7 @@ class CategoryForm(forms.ModelForm):
         model = Category
         fields = ["name", "is_negative"]
         widgets = {"name": forms.TextInput(attrs={"placeholder": "New category"})}
+        error_messages = {"name": {"required": "Give the category a name."}}
 
     def __init__(self, *args, task, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,7 +65,7 @@ class ImageCodesField(forms.Field):
 
     def validate(self, value):
         if self.required and not value:
-            raise ValidationError("Select at least one image.")
+            raise ValidationError("Select some photos first.")
 
 
 class SelectionForm(forms.Form):
@@ -164,21 +165,66 @@ class DuplicateGroupForm(forms.Form):
         return f"Moved {len(group.images)} photos to {destination or 'Unsorted'}."
 
 
+def destination(task, key):
+    """The category of task that photos can be moved or added to under a side-bar key,
+    or None for Unsorted."""
+    try:
+        chosen = sidebar.entry(task, key)
+    except sidebar.UnknownEntry:
+        chosen = None
+    if not sidebar.is_destination(chosen):
+        raise ValidationError("That category is not in this task.")
+    return None if chosen == sidebar.UNSORTED else chosen
+
+
 class MoveForm(SelectionForm):
     category = forms.CharField(error_messages={"required": "Choose where to move them."})
 
     def clean_category(self):
-        """A category of this task, or None for Unsorted."""
-        try:
-            destination = sidebar.entry(self.task, self.cleaned_data["category"])
-        except sidebar.UnknownEntry:
-            destination = None
-        if not sidebar.is_destination(destination):
-            raise ValidationError("That category is not in this task.")
-        return None if destination == sidebar.UNSORTED else destination
+        return destination(self.task, self.cleaned_data["category"])
 
     def save(self):
-        return self.selected_images().update(category=self.cleaned_data["category"])
+        return self.selected_images().move_to(self.cleaned_data["category"])
+
+
+class AddPhotoForm(forms.Form):
+    """A photo tried on the preview page, added to a category: stored there, or, when the
+    task holds it already, moved there, so that pressing a second category corrects the
+    first."""
+
+    ADDED, MOVED, ALREADY, REJECTED = "added", "moved", "already", "rejected"
+
+    photo = forms.FileField(error_messages={"required": "Choose the photo to add."})
+    category = forms.CharField(error_messages={"required": "Choose the category to add it to."})
+
+    def __init__(self, *args, task, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task = task
+
+    def clean_photo(self):
+        photo = self.cleaned_data["photo"]
+        if imports.is_zip(photo):
+            raise ValidationError("Add one photo at a time, not a zip.")
+        return photo
+
+    def clean_category(self):
+        return destination(self.task, self.cleaned_data["category"])
+
+    def save(self):
+        """(what happened: one of ADDED, MOVED, ALREADY, REJECTED; a sentence that says it)."""
+        category = self.cleaned_data["category"]
+        where = category or "Unsorted"
+        report = imports.import_files(self.task, [self.cleaned_data["photo"]], category=category)
+        (sent,) = report.files
+        if sent.outcome == "rejected":
+            return self.REJECTED, f"{sent.name}: {sent.reason}"
+        if sent.outcome == "added":
+            return self.ADDED, f"Added {sent.name} to {where}."
+        stored = sent.image
+        if stored.category == category:
+            return self.ALREADY, f"{sent.name} is already in {where}."
+        self.task.images.filter(pk=stored.pk).move_to(category)
+        return self.MOVED, f"Moved {sent.name} from {stored.category or 'Unsorted'} to {where}."
 
 
 class OperatingPointForm(forms.Form):
@@ -232,3 +278,14 @@ class TrainForm(forms.Form):
     def start(self):
         """(run, runs.Started); raises runs.TrainingRefused or runs.QueueUnavailable."""
         return runs.start(self.task, **self.cleaned_data)
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://ci.example.org/hooks/vize"}),
+        help_text="Called when a run of this task is ready or fails. It must be reachable "
+        "on the internet: addresses inside this site's network are refused.",
+    )

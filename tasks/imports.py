@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
 
-from tasks import near_copies
+from tasks import datasets, near_copies
 from tasks.fetching import FetchRefused, fetch_image
 from tasks.imaging import ImageRejected, check_image
 from tasks.models import Image, delete_files
@@ -336,7 +336,11 @@ def import_zip(task, upload, category, folders_as_categories, limits, report):
         report.files.append(FileOutcome(upload.name, "rejected", archive.refusal))
         return
     strip = common_folders(archive.paths) if folders_as_categories else 0
+    labels = labels_file(archive.paths, strip) if folders_as_categories else None
+    categories = FolderCategories(task, archive.read(labels) if labels else b"")
     for path, data, refusal in archive:
+        if path == labels:
+            continue  # read above: not a photo
         name = f"{upload.name}/{path}"
         if refusal:
             report.files.append(FileOutcome(name, "rejected", refusal))
@@ -345,8 +349,48 @@ def import_zip(task, upload, category, folders_as_categories, limits, report):
         if folders_as_categories:
             folder = category_folder(path, strip)
             if folder:
-                target = task.category_named(folder)
+                target = categories.of(folder)
         report.files.append(import_image(task, name, data, target, limits))
+
+
+def labels_file(paths, strip):
+    """The path of a dataset zip's labels.csv (tasks/datasets.py), beside its category
+    folders; None for a zip without one."""
+    for path in paths:
+        if PurePosixPath(path).parts[strip:] == (datasets.LABELS_FILE,):
+            return path
+    return None
+
+
+class FolderCategories:
+    """The categories that a zip's folders name: each its own, unless the labels.csv of
+    a dataset zip names them. That file says the name of each folder's category (a
+    folder's name is the category's made safe as a file name) and which one holds the
+    negative examples: a category this upload creates holds them when the task has no
+    such category yet."""
+
+    def __init__(self, task, labels):
+        self.task = task
+        self.named = {
+            printable(folder): (printable(name), negative)
+            for folder, (name, negative) in datasets.folder_categories(labels).items()
+        }
+        self.seen = set()
+
+    def of(self, folder):
+        name, negative = self.named.get(folder, (folder, False))
+        if negative and folder not in self.seen:
+            self.seen.add(folder)
+            return self.negative_category(name)
+        return self.task.category_named(name)
+
+    def negative_category(self, name):
+        new = not self.task.categories.filter(name__iexact=name.strip()).exists()
+        category = self.task.category_named(name)
+        if new and not self.task.categories.filter(is_negative=True).exists():
+            category.is_negative = True
+            category.save(update_fields=["is_negative"])
+        return category
 
 
 class ZipUpload:
@@ -385,6 +429,14 @@ class ZipUpload:
     @property
     def paths(self):
         return [member_name(info) for info in self.members]
+
+    def read(self, path):
+        """The bytes of the member at path, within the image limit; b"" if refused."""
+        info = next(info for info in self.members if member_name(info) == path)
+        if unsafe_member(info):
+            return b""
+        data, refusal = read_member(self.archive, info, self.limits)
+        return b"" if refusal else data
 
     def __iter__(self):
         if self.refusal:

@@ -5,6 +5,7 @@ back. PostgreSQL holds the truth about the run: every step is one of the run's s
 changes (TrainingRun), which does nothing if the run was cancelled or settled meanwhile.
 """
 
+import json
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ from django.db import IntegrityError
 from rq.timeouts import JobTimeoutException
 
 import trainer
-from tasks import runs
+from tasks import datasets, runs, zips
 from tasks.local_copies import local_file, local_folder
 from tasks.models import (
     SUGGESTION_FIELDS,
@@ -67,6 +68,7 @@ def train_run(run_id):
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or not run.claim():
         return
+    budget_started = time.monotonic()
     # A press of Start may have added images between the load and the claim.
     run.refresh_from_db(fields=["samples", "negative_label"])
     workspace = Path(tempfile.mkdtemp(prefix=runs.workspace_prefix(run)))
@@ -80,6 +82,7 @@ def train_run(run_id):
                 negative_label=run.negative_label or None,
                 cache_dir=str(settings.VIZE_MODEL_CACHE),
                 time_budget=run.time_budget,
+                budget_started=budget_started,
                 carried_choice=run.head_choice_to_carry(),
             ),
             samples,
@@ -90,6 +93,7 @@ def train_run(run_id):
             run.base_model,
             [(images[i], *computed) for i, computed in result.new_embeddings.items()],
         )
+        write_held_out(workspace / "model", images, result.held_out)
         folder = store_model(run, workspace / "model")
         finish(run, images, result, folder)
         runs.package_in_background(run)
@@ -108,15 +112,9 @@ def described(error):
     """Why a training job failed, in words for the run page."""
     if isinstance(error, JobTimeoutException):
         return runs.TIMED_OUT
-    if is_file_error(error):
+    if zips.is_file_error(error):
         return f"Training failed: the server could not store the model ({error.strerror})."
     return f"Training failed: {error}"
-
-
-def is_file_error(error):
-    """A full disk or a refused write: the server's trouble, told without the path of
-    the file inside the server."""
-    return isinstance(error, OSError) and bool(error.strerror)
 
 
 def package_run(run_id):
@@ -137,25 +135,18 @@ def package_run(run_id):
 
 
 def store_model_zip(run, threshold):
-    try:
+    def write(path):
         # The model's files, not the zips of its earlier points (copied from object storage).
         _, names = default_storage.listdir(run.model_folder)
         model_files = [name for name in names if not name.endswith(".zip")]
-        with tempfile.TemporaryDirectory(prefix=f"vizeapp-export-{run.code}-") as workspace:
-            packaged = export.package(
-                local_folder(run.model_folder, model_files),
-                Path(workspace) / "export.zip",
-                title=run.task.name,
-                threshold=threshold,
-            )
-            with packaged.open("rb") as handle:
-                stored = default_storage.save(run.export_file, File(handle))
-    except Exception as error:
-        reason = error.strerror if is_file_error(error) else error
-        run.packaging_failed(f"The model zip could not be packaged: {reason}.")
-        raise
-    if stored != run.export_file:  # a concurrent job stored it first
-        default_storage.delete(stored)
+        export.package(
+            local_folder(run.model_folder, model_files),
+            path,
+            title=run.task.name,
+            threshold=threshold,
+        )
+
+    zips.store(runs.ModelZip(run), run.export_file, write, f"vizeapp-export-{run.code}-")
 
 
 EMBEDDING_CHUNK = 64
@@ -334,6 +325,21 @@ def store_embeddings(base_model, embedded):
         ],
         ignore_conflicts=True,
     )
+
+
+def write_held_out(model_dir, images, held_out):
+    """Beside the model, what the run's evaluation answered for each image it held out,
+    by image code: a dataset zip's labels.csv tells it (tasks/datasets.py)."""
+    answers = [
+        {
+            "image": str(images[answer["index"]].code),
+            "split": answer["split"],
+            "predicted": answer["predicted"],
+            "score": answer["score"],
+        }
+        for answer in held_out
+    ]
+    (model_dir / datasets.HELD_OUT_FILE).write_text(json.dumps(answers))
 
 
 def store_model(run, model_dir):

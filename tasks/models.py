@@ -6,6 +6,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from operator import attrgetter
 
 import numpy as np
@@ -15,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Cast, Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -178,7 +179,36 @@ class DuplicateGroup:
 
     def move_to(self, category):
         """All its photos into category (None is Unsorted), where copies belong together."""
-        return self.photos().update(category=category)
+        return self.photos().move_to(category)
+
+
+@dataclass(frozen=True)
+class PhotoChanges:
+    """How a task's labelled photos differ from those a run trained on."""
+
+    added: int  # in a category now, not among those it trained on
+    moved: int  # in another category now, or in Unsorted
+    deleted: int
+
+    def __bool__(self):
+        return bool(self.added or self.moved or self.deleted)
+
+    def __str__(self):
+        """ "12 photos added, 3 moved, 1 deleted", naming only what happened."""
+        done = [
+            (count, verb)
+            for count, verb in (
+                (self.added, "added"),
+                (self.moved, "moved"),
+                (self.deleted, "deleted"),
+            )
+            if count
+        ]
+        words = [f"{count} {verb}" for count, verb in done]
+        if words:
+            count = done[0][0]
+            words[0] = f"{count} photo{'' if count == 1 else 's'} {done[0][1]}"
+        return ", ".join(words)
 
 
 class Category(models.Model):
@@ -358,6 +388,15 @@ class ImageQuerySet(models.QuerySet):
             )
         return moved
 
+    def move_to(self, category):
+        """Move these images into category (None is Unsorted); how many. A suggestion of
+        the category they land in is answered, so it goes (accept_suggestions does the
+        same): a tile must not go on suggesting the category it now sits in."""
+        with transaction.atomic():
+            if category is not None:
+                self.filter(suggestion=category).update(**NO_SUGGESTION)
+            return self.update(category=category)
+
     def keep_as_they_are(self):
         """A person looked at these photos in review and keeps them: no queue of doubts
         holds them again."""
@@ -398,9 +437,15 @@ class ImageQuerySet(models.QuerySet):
         for original, thumbnail in self.values_list("file", "thumbnail"):
             names += [original, thumbnail]
         with transaction.atomic():
-            count, _ = self.delete()
+            _, deleted = self.delete()
             transaction.on_commit(lambda: delete_files(default_storage, names))
-        return count
+        # delete() counts the embedding rows that go with the images as well.
+        return deleted.get(self.model._meta.label, 0)
+
+
+def display_name(original_name):
+    """The file name without the folders it had inside a zip archive."""
+    return original_name.rsplit("/", 1)[-1]
 
 
 def ranked_after(rank, value, last_id, ascending):
@@ -482,8 +527,7 @@ class Image(models.Model):
 
     @property
     def display_name(self):
-        """The file name without the folders it had inside a zip archive."""
-        return self.original_name.rsplit("/", 1)[-1]
+        return display_name(self.original_name)
 
     def join_copies_of(self, original):
         """This photo joins the group of the photo it copies, which starts one if it
@@ -493,6 +537,25 @@ class Image(models.Model):
             original.duplicate_group = original.pk
         self.duplicate_group = original.duplicate_group
         Image.objects.filter(pk=self.pk).update(duplicate_group=self.duplicate_group)
+
+
+class JSONArrayLength(models.Func):
+    """The length of a JSON array in the database, so that listing runs does not decode
+    their lists of samples (10,000 photos: about 40 ms each)."""
+
+    function = "JSON_ARRAY_LENGTH"
+    output_field = models.IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="JSONB_ARRAY_LENGTH", **extra_context)
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def listed(self):
+        """Runs as a list shows them: sample_count, without the samples and mistakes."""
+        return self.defer("samples", "misclassified").annotate(
+            sample_count=JSONArrayLength("samples")
+        )
 
 
 class TrainingRun(models.Model):
@@ -512,7 +575,7 @@ class TrainingRun(models.Model):
     waiting ──packaging_failed──▶ failed (export_failure says why) ──retry_packaging──▶
     waiting. activate makes a ready run the one that answers for its task.
     choose_operating_point changes a ready run's operating point, and so its model zip,
-    which goes back to waiting.
+    which goes back to waiting. finish and fail call the task's webhooks once they commit.
     """
 
     class Status(models.TextChoices):
@@ -564,6 +627,8 @@ class TrainingRun(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -641,6 +706,25 @@ class TrainingRun(models.Model):
             return None
         choice = [self.metrics.get(key) for key in CARRIED_METRICS]
         return tuple(choice) if all(choice) else None
+
+    def photo_changes(self):
+        """What happened to the task's photos since this run took them (its samples, the
+        labelled photos of the moment it was queued, or of its last take_in). A category
+        renamed or deleted since counts its photos as moved: the model still answers the
+        old name."""
+        # The old name itself stands for a category that no longer has it: it equals no id.
+        ids = dict(self.task.categories.values_list("name", "pk"))
+        took = {plain_code(code): ids.get(name, name) for code, name in self.samples}
+        # Codes read as text: making 10,000 of them UUID objects took 200 ms of 260.
+        rows = self.task.images.annotate(text=Cast("code", models.CharField()))
+        now = {
+            plain_code(code): category for code, category in rows.values_list("text", "category")
+        }
+        return PhotoChanges(
+            added=sum(1 for code, category in now.items() if category and code not in took),
+            moved=sum(1 for code, label in took.items() if code in now and now[code] != label),
+            deleted=sum(1 for code in took if code not in now),
+        )
 
     @property
     def export_file(self):
@@ -728,15 +812,26 @@ class TrainingRun(models.Model):
             )
             if finished:
                 Task.objects.filter(pk=self.task_id).update(active_run=self.pk, updated=now)
+                self.announce()
         return finished
 
     def fail(self, reason):
-        return self._change(
+        failed = self._change(
             models.Q(status__in=self.ACTIVE),
             status=self.Status.FAILED,
             reason=reason,
             finished=timezone.now(),
         )
+        if failed:
+            self.announce()
+        return failed
+
+    def announce(self):
+        """Once this change commits, the task's webhooks are called about the run's new
+        state (tasks/webhooks.py, which imports this module: hence the import here)."""
+        from tasks import webhooks
+
+        transaction.on_commit(partial(webhooks.announce, self.pk, self.status))
 
     def cancel(self):
         return self._change(
@@ -879,6 +974,76 @@ def count_per(rows, field):
     return Coalesce(Subquery(grouped.annotate(count=Count("pk")).values("count")), 0)
 
 
+class Webhook(models.Model):
+    """A URL that tasks/webhooks.py calls with a signed POST when a run of its task
+    becomes ready or fails."""
+
+    # Hooks one task may have.
+    LIMIT = 5
+    # Deliveries each hook keeps in its log.
+    LOG_LENGTH = 20
+    # Every secret starts so, as API keys start with vize_: a leaked one is recognised.
+    PREFIX = "whsec_"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    # Kept as it is, since every call is signed with it; shown only in the answer that
+    # created the hook.
+    secret = models.CharField(max_length=64)
+    # The site's address as the person who added the hook reached it: the links in the
+    # calls start with it (the worker that calls has no request to ask).
+    site = models.URLField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.url
+
+    @classmethod
+    def new_secret(cls):
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def log(self, delivery, event, attempt, status_code, error):
+        """Record one call (its HTTP status, or why none came), keeping the last
+        LOG_LENGTH."""
+        self.deliveries.create(
+            delivery=delivery, event=event, attempt=attempt, status_code=status_code, error=error
+        )
+        kept = list(self.deliveries.values_list("pk", flat=True)[: self.LOG_LENGTH])
+        self.deliveries.exclude(pk__in=kept).delete()
+
+
+class WebhookDelivery(models.Model):
+    """One call of a webhook: an attempt at delivering one event."""
+
+    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
+    # The same for every attempt at one event (the X-Vize-Delivery header).
+    delivery = models.UUIDField()
+    event = models.CharField(max_length=20)
+    attempt = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.event} to {self.webhook} (attempt {self.attempt})"
+
+    @property
+    def delivered(self):
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def plain_code(code):
+    """A code as text, without the hyphens that PostgreSQL writes and SQLite does not."""
+    return code.replace("-", "")
+
+
 def delete_files(storage, names):
     for name in names:
         storage.delete(name)
@@ -902,3 +1067,61 @@ def stored_files(storage, prefix):
         yield f"{prefix}/{name}"
     for directory in directories:
         yield from stored_files(storage, f"{prefix}/{directory}")
+
+
+class DatasetZip(models.Model):
+    """A task's photos and labels as one zip (tasks/datasets.py), built by a job for one
+    state of its photos, names and categories and one run's answers, which fingerprint
+    names: a change makes another fingerprint, so a zip is never served stale. Once a
+    zip is stored, those of the same run's earlier states go (replace_older)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.ForeignKey(Task, models.CASCADE, related_name="dataset_zips")
+    # The run whose split, prediction and score labels.csv gives; none for none.
+    run = models.ForeignKey(TrainingRun, models.CASCADE, null=True, blank=True, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    ready = models.BooleanField(default=False)
+    # Why the last build failed; empty while none has.
+    failure = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("task", "fingerprint", name="dataset_zip_unique_state"),
+        ]
+
+    def __str__(self):
+        return f"dataset zip {self.fingerprint[:12]} of {self.task}"
+
+    @property
+    def file_name(self):
+        return f"{self.task.storage_prefix}/datasets/{self.fingerprint}.zip"
+
+    def _change(self, condition, **changes):
+        return bool(DatasetZip.objects.filter(condition, pk=self.pk).update(**changes))
+
+    def built(self):
+        """Its zip is stored; False when the row was replaced meanwhile."""
+        return self._change(Q(ready=False), ready=True, failure="")
+
+    def build_failed(self, reason):
+        """The first reason a build failed; a later one changes nothing until a retry."""
+        if self._change(Q(ready=False, failure=""), failure=reason):
+            self.failure = reason
+
+    def retry_build(self):
+        """A failed build may be tried again (when someone asks for it)."""
+        self._change(Q(failure__gt=""), failure="")
+        self.refresh_from_db(fields=["ready", "failure"])
+
+    def replace_older(self):
+        """Remove the zips of the task's earlier states for the same run, rows and files."""
+        older = list(
+            DatasetZip.objects.filter(
+                task=self.task_id, run=self.run_id, pk__lt=self.pk
+            ).select_related("task")
+        )
+        names = [dataset.file_name for dataset in older]
+        with transaction.atomic():
+            DatasetZip.objects.filter(pk__in=[dataset.pk for dataset in older]).delete()
+            transaction.on_commit(lambda: delete_files(default_storage, names))

@@ -1,6 +1,7 @@
 """The rules about training runs that the pages, /api/v1 and the Watson API share:
 whether a task may train, starting a run (one rule for pressing Start while one is
-queued), the model zip's policy, cancelling, and settling runs whose worker died. The
+queued), the model zip (as tasks/zips.py asks for it), cancelling, and settling runs
+whose worker died. The
 run's state changes themselves are methods of TrainingRun; the work happens on a worker
 (tasks/jobs.py)."""
 
@@ -24,6 +25,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from tasks import downloads, zips
 from tasks.models import TrainingRun, delete_folder
 from trainer.choices import (
     ACCURATE,
@@ -230,17 +232,10 @@ PACKAGING_PREFIX = "package-run-"
 
 def package_in_background(run):
     """Queue the packaging of the run's model zip (tasks/jobs.py package_run). Asking
-    twice is harmless: the job does nothing once the zip is stored. With the queue down,
-    the packaging fails with that reason, so that nobody waits on a job that never runs."""
-    try:
-        django_rq.get_queue("default").enqueue(
-            "tasks.jobs.package_run", run.pk, job_id=f"{PACKAGING_PREFIX}{run.code}"
-        )
-    except RedisError:
-        logger.warning("Redis is unavailable; the model zip of run %s is not packaged", run.code)
-        run.packaging_failed(
-            "The job queue is unavailable, so the model zip could not be packaged."
-        )
+    twice is harmless: the job does nothing once the zip is stored."""
+    zips.enqueue(
+        ModelZip(run), "tasks.jobs.package_run", run.pk, job_id=f"{PACKAGING_PREFIX}{run.code}"
+    )
 
 
 def choose_operating_point(run, threshold):
@@ -254,26 +249,36 @@ def choose_operating_point(run, threshold):
     return True
 
 
-class ModelZip(Enum):
-    """Where a ready run's model zip stands, for whoever asked for it."""
+@dataclass
+class ModelZip:
+    """A ready run's model zip, as tasks/zips.py asks for it: packaged by a job once the
+    run is ready (TorchScript needs torch, which the web process never imports), and
+    again at each new operating point."""
 
-    READY = "ready"  # stored: download it
-    PACKAGING = "packaging"  # a job is packaging it: ask again in a few seconds
-    FAILED = "failed"  # run.export_failure says why; asking with retry packages it again
+    run: TrainingRun
+    what = "model zip"
+    making = "packaged"
 
+    @property
+    def ready(self):
+        return self.run.export_ready
 
-def model_zip(run, retry=False):
-    """The one export policy of the pages and the API: asking for the zip of a ready run
-    packages it if that has not happened yet; a packaging that failed is reported, and
-    tried again only when asked with retry (the page's Try again, the API's POST), so
-    that looking at a failure never repeats seconds of work on every refresh."""
-    if run.export_failure and retry and not run.retry_packaging():
-        run.refresh_from_db(fields=["export_ready", "export_failure"])  # a racing retry won
-    if run.export_ready:
-        return ModelZip.READY
-    if not run.export_failure:
-        package_in_background(run)
-    return ModelZip.FAILED if run.export_failure else ModelZip.PACKAGING
+    @property
+    def failure(self):
+        return self.run.export_failure
+
+    def retry(self):
+        if not self.run.retry_packaging():
+            self.run.refresh_from_db(fields=["export_ready", "export_failure"])
+
+    def failed(self, reason):
+        self.run.packaging_failed(reason)
+
+    def build_in_background(self):
+        package_in_background(self.run)
+
+    def download(self):
+        return downloads.model_zip(self.run)
 
 
 def cancel(run):
@@ -318,7 +323,7 @@ def job_died(job_id, detail):
 
 
 def packaging_died(run, detail):
-    run.packaging_failed(f"The model zip could not be packaged: the job died ({detail}).")
+    zips.died(ModelZip(run), detail)
 
 
 def training_died(run, detail):

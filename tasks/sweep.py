@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import trainer
-from tasks.models import Image, Task, TrainingRun, delete_files, stored_files
+from tasks.models import DatasetZip, Image, Task, TrainingRun, delete_files, stored_files
 
 # A file younger than this may belong to an upload or a run still being committed.
 GRACE = timedelta(hours=1)
@@ -50,8 +50,9 @@ def sweep(storage, *, remove=True, grace=GRACE):
 
 
 def referenced(storage, report):
-    """The files the rows point to, and the run folders that are kept whole: those of
-    ready runs and of runs still training, which store their model before they commit."""
+    """The files the rows point to (photos, thumbnails, built dataset zips), and the run
+    folders that are kept whole: those of ready runs and of runs still training, which
+    store their model before they commit."""
     kept_files = set()
     # Deleted photos too: their files stay until the undo period ends (tasks/undoing.py).
     for image in Image.with_deleted.select_related("task").iterator():
@@ -59,6 +60,10 @@ def referenced(storage, report):
             kept_files.add(name)
             if not storage.exists(name):
                 report.missing.append(f"image {image.code} of task {image.task.code}: {name}")
+    kept_files.update(
+        dataset.file_name
+        for dataset in DatasetZip.objects.filter(ready=True).select_related("task")
+    )
     kept_folders = []
     runs = TrainingRun.objects.filter(
         status__in=[TrainingRun.Status.READY, *TrainingRun.ACTIVE]

@@ -52,6 +52,8 @@ urlpatterns = [
     path("tasks/<uuid:task_code>/duplicates/", views.duplicates, name="duplicates"),
     path("tasks/<uuid:task_code>/train/", views.train, name="train"),
     path("tasks/<uuid:task_code>/preview/", views.preview, name="preview"),
+    path("tasks/<uuid:task_code>/dataset/", views.dataset, name="dataset"),
+    path("tasks/<uuid:task_code>/preview/add/", views.preview_add, name="preview_add"),
     path("tasks/<uuid:task_code>/runs/<uuid:run_code>/", views.run_detail, name="run_detail"),
     path(
         "tasks/<uuid:task_code>/runs/<uuid:run_code>/cancel/",
@@ -72,5 +74,11 @@ urlpatterns = [
         "tasks/<uuid:task_code>/runs/<uuid:run_code>/activate/",
         views.run_activate,
         name="run_activate",
+    ),
+    path("tasks/<uuid:task_code>/webhooks/", views.task_webhooks, name="webhooks"),
+    path(
+        "tasks/<uuid:task_code>/webhooks/<uuid:webhook_code>/remove/",
+        views.task_webhook_remove,
+        name="webhook_remove",
     ),
 ]

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count, Sum
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -7,9 +9,20 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
-from tasks import downloads, imports, predictions, runs, sidebar, undoing
+from tasks import (
+    datasets,
+    downloads,
+    imports,
+    predictions,
+    runs,
+    sidebar,
+    undoing,
+    webhooks,
+    zips,
+)
 from tasks.forms import (
     AcceptSuggestionsForm,
+    AddPhotoForm,
     CategoryForm,
     DuplicateGroupForm,
     MoveForm,
@@ -17,9 +30,18 @@ from tasks.forms import (
     SelectionForm,
     TaskForm,
     TrainForm,
+    WebhookForm,
 )
 from tasks.imaging import BROWSER_FORMATS
-from tasks.models import REVIEW_QUEUES, BadCursor, Category, ReviewQueue, Task, TrainingRun
+from tasks.models import (
+    REVIEW_QUEUES,
+    BadCursor,
+    Category,
+    ReviewQueue,
+    Task,
+    TrainingRun,
+    Webhook,
+)
 from tasks.throttling import Throttled
 
 
@@ -27,7 +49,11 @@ def owned_task(request, task_code):
     return get_object_or_404(Task, code=task_code, owner=request.user)
 
 
+@login_not_required
 def task_list(request):
+    """The task list; signed out, the home page that says what vizeapp is."""
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
     form = TaskForm(request.POST or None)
     if form.is_valid():
         form.instance.owner = request.user
@@ -57,8 +83,8 @@ def task_detail(request, task_code):
         "view_key": sidebar.key(view),
         "review_queue": view if isinstance(view, ReviewQueue) else None,
     }
-    if request.htmx.target == "sidebar":
-        return render(request, "tasks/_sidebar.html", {**context, **sidebar_context(task)})
+    if request.htmx.target == "sidebar":  # after an upload: every count of the page
+        return render(request, "tasks/_counts.html", {**context, **counts_context(task)})
     cursor = request.GET.get("cursor")
     # Unsorted may show the photos whose suggestion is surest first, to accept them.
     most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
@@ -74,9 +100,7 @@ def task_detail(request, task_code):
         return render(request, "tasks/_grid.html", {**context, "categories": task.categories.all()})
     if request.htmx and cursor:  # the infinite scroll
         return render(request, "tasks/_grid_page.html", context)
-    context.update(sidebar_context(task))
-    context.update(training_context(task))
-    context["duplicate_group_count"] = task.duplicate_group_count()
+    context.update(counts_context(task))
     return render(request, "tasks/task_detail.html", context)
 
 
@@ -86,6 +110,15 @@ def sidebar_entry(task, key):
         return sidebar.entry(task, key)
     except sidebar.UnknownEntry:
         raise Http404("No such category in this task.") from None
+
+
+def counts_context(task):
+    """What the task page counts: the side bar, the training panel, the near-copies."""
+    return {
+        **sidebar_context(task),
+        **training_context(task),
+        "duplicate_group_count": task.duplicate_group_count(),
+    }
 
 
 def sidebar_context(task):
@@ -175,7 +208,11 @@ def upload(request, task_code):
     target = sidebar_entry(task, request.POST.get("target", sidebar.UNSORTED))
     files = request.FILES.getlist("files")
     if not files:
-        return HttpResponseBadRequest("Choose at least one photo or zip file to upload.")
+        refusal = "Choose at least one photo or zip file to upload."
+        if request.htmx:  # labeling.js shows the answer of a refused batch
+            return HttpResponseBadRequest(refusal)
+        messages.error(request, refusal)
+        return redirect(f"{task.get_absolute_url()}?{urlencode({'view': sidebar.key(target)})}")
     report = imports.import_files(
         task,
         files,
@@ -220,8 +257,8 @@ def images_move(request, task_code):
         extra_tags=undoing.TAG,
     )
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
-    leaving = [] if view == sidebar.ALL or view == destination else [c for c, _ in moved_from]
-    return after_selection_change(request, task, leaving)
+    leave = view not in (sidebar.ALL, destination)
+    return after_selection_change(request, task, [code for code, _ in moved_from], leave)
 
 
 @require_POST
@@ -236,7 +273,7 @@ def images_delete(request, task_code):
     undoing.remember_delete(request, task, codes)
     runs.suggest_in_background(task.pk)
     messages.success(request, f"Deleted {images_count(deleted)}.", extra_tags=undoing.TAG)
-    return after_selection_change(request, task, codes)
+    return after_selection_change(request, task, codes, leave=True)
 
 
 @require_POST
@@ -266,19 +303,21 @@ def suggestions_accept(request, task_code):
         return selection_refused(request, task, form)
     moved_from = form.save()
     runs.suggest_in_background(task.pk)
-    if moved_from:
+    accepted = [code for code, _ in moved_from]
+    if accepted:
         undoing.remember_move(request, task, moved_from)
         messages.success(
             request,
-            f"Accepted the suggestions of {images_count(len(moved_from))}.",
+            f"Accepted the suggestions of {images_count(len(accepted))}.",
             extra_tags=undoing.TAG,
         )
+    elif form.cleaned_data["images"]:
+        messages.info(request, "None of the selected photos has a suggestion to accept.")
     else:
         messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     # Accepted photos leave every view but All: they move to another category.
-    accepted = [code for code, _ in moved_from]
-    return after_selection_change(request, task, [] if view == sidebar.ALL else accepted)
+    return after_selection_change(request, task, accepted, leave=view != sidebar.ALL)
 
 
 @require_POST
@@ -293,7 +332,7 @@ def images_keep(request, task_code):
     as_it_is = "as it is" if kept == 1 else "as they are"
     messages.success(request, f"Kept {images_count(kept)} {as_it_is}: review will not ask again.")
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
-    return after_selection_change(request, task, codes if isinstance(view, ReviewQueue) else [])
+    return after_selection_change(request, task, codes, leave=isinstance(view, ReviewQueue))
 
 
 def duplicates(request, task_code):
@@ -321,31 +360,28 @@ def images_count(count):
 
 
 def selection_refused(request, task, form):
+    """The page says why, as after a change that changed nothing: htmx swaps only an
+    answer of 2xx, so a refusal answered 400 left the page silent."""
     for errors in form.errors.values():
         messages.error(request, " ".join(errors))
-    if request.htmx:
-        context = {
-            "task": task,
-            "view_key": posted_view_key(request, task),
-            **sidebar_context(task),
-        }
-        return render(request, "tasks/_sidebar.html", context, status=400)
-    return redirect(task)
+    return after_selection_change(request, task, [], leave=False)
 
 
-def after_selection_change(request, task, removed_codes):
-    """To the grid's htmx, the side bar with its new counts and the tiles that left the
-    grid removed; else to the page the form names (the larger view's next photo, which
-    htmx follows too), or the grid."""
+def after_selection_change(request, task, codes, leave):
+    """To htmx, every count of the task page anew and the changed photos' tiles: gone
+    from the grid if they leave the view it shows, else their labels shown again. A form
+    that names the page to go back to (next) goes there, as without JavaScript: the
+    larger view's next photo, which htmx follows too."""
     back = posted_next(request)
     if request.htmx and not back:
         context = {
             "task": task,
             "view_key": posted_view_key(request, task),
-            "removed_codes": removed_codes,
-            **sidebar_context(task),
+            "removed_codes": codes if leave else [],
+            "relabelled": [] if leave else sidebar.images(task, sidebar.ALL).filter(code__in=codes),
+            **counts_context(task),
         }
-        return render(request, "tasks/_sidebar.html", context)
+        return render(request, "tasks/_counts.html", context)
     if back:
         return redirect(back)
     query = urlencode({"view": posted_view_key(request, task)})
@@ -428,12 +464,26 @@ def training_context(task):
     if current:
         runs.reconcile([current])
         current = task.current_run()
+    active = task.active_run
     return {
         "current_run": current,
-        "active_run": task.active_run,
-        "runs": list(task.runs.all()[:10]),
+        "active_run": active,
+        # The run in progress took the photos as they are: nothing to tell while it trains.
+        "photo_changes": active.photo_changes() if active and not current else None,
+        "runs": list(task.runs.listed()[:10]),
         "readiness": runs.readiness(task),
         "train_form": TrainForm(task=task),
+    }
+
+
+def retraining_context(task, run):
+    """The run page's Train again: the task page's form and rules, this run's choices."""
+    choices = {"base_model": run.base_model, "mode": run.mode, "time_budget": run.time_budget}
+    return {
+        "current_run": task.current_run(),
+        "photo_changes": run.photo_changes() if run.status == TrainingRun.Status.READY else None,
+        "readiness": runs.readiness(task),
+        "train_form": TrainForm(task=task, initial=choices),
     }
 
 
@@ -468,27 +518,50 @@ def run_detail(request, task_code, run_code):
     run = owned_run(task, run_code)
     runs.reconcile([run])
     if request.htmx.target == "run-progress":
+        # The heading says the stage too: it comes along, out of band.
         context = {"task": task, "run": run, "poll": True}
-        response = render(request, "tasks/_run_progress.html", context)
+        response = render(request, "tasks/_run_poll.html", context)
         if not run.is_active:
             response["HX-Refresh"] = "true"
         return response
-    images = {
-        str(image.code): image
-        for image in task.images.filter(code__in=[m["image"] for m in run.misclassified])
-    }
     context = {
         "task": task,
         "run": run,
-        "mistakes": [
-            {**m, "image": images[m["image"]]} for m in run.misclassified if m["image"] in images
-        ],
+        "mistakes": mistakes(task, run),
         "confusion": confusion_rows(run),
         "operating_points": operating_choices(run),
-        "categories_by_name": {c.name: c for c in task.categories.all()},
         **sidebar_context(task),
     }
+    if not run.is_active:
+        context.update(retraining_context(task, run))
     return render(request, "tasks/run_detail.html", context)
+
+
+def mistakes(task, run):
+    """The photos the run's model got wrong that the task still holds, each with where it
+    sits now, the category the model saw in it, that category's score, and whether
+    moving it there is still to be done."""
+    found = task.images.select_related("category").filter(
+        code__in=[mistake["image"] for mistake in run.misclassified]
+    )
+    images = {str(image.code): image for image in found}
+    categories = {category.name: category for category in task.categories.all()}
+    rows = []
+    for mistake in run.misclassified:
+        image = images.get(mistake["image"])
+        if image is None:
+            continue
+        predicted = categories.get(mistake["predicted"])
+        rows.append(
+            {
+                "image": image,
+                "true": mistake["true"],
+                "predicted": mistake["predicted"],
+                "score": mistake["scores"].get(mistake["predicted"]),
+                "move_to": predicted if predicted and predicted.pk != image.category_id else None,
+            }
+        )
+    return rows
 
 
 def confusion_rows(run):
@@ -569,6 +642,8 @@ def run_cancel(request, task_code, run_code):
     run = owned_run(task, run_code)
     if runs.cancel(run):
         messages.success(request, "Training cancelled. The active model is unchanged.")
+    else:
+        messages.info(request, "This run had already ended; there was nothing to cancel.")
     return redirect(run)
 
 
@@ -584,18 +659,35 @@ def run_activate(request, task_code, run_code):
 
 
 def run_export(request, task_code, run_code):
-    """The model zip, or a page that waits for the job packaging it, or says why the
-    packaging failed (POST tries again)."""
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
     if run.status != TrainingRun.Status.READY:
         raise Http404("This run has no model to download.")
-    state = runs.model_zip(run, retry=request.method == "POST")
+    context = {"task": task, "run": run}
+    return built_zip(request, runs.ModelZip(run), "tasks/run_export.html", context)
+
+
+# Download dataset
+
+
+def dataset(request, task_code):
+    """The task's photos and labels (tasks/datasets.py), with the active model's answers."""
+    task = owned_task(request, task_code)
+    built = datasets.current(task, task.active_run)
+    photos = task.images.aggregate(count=Count("id"), size=Sum("size"))
+    context = {"task": task, "built": built, "photos": photos}
+    return built_zip(request, built, "tasks/dataset.html", context)
+
+
+def built_zip(request, built, template, context):
+    """The zip (tasks/zips.py), or a page that waits for the job building it and
+    refreshes itself, or says why the build failed; a POST tries again."""
+    state = zips.ask(built, retry=request.method == "POST")
     if request.method == "POST":
-        return redirect("tasks:run_export", task.code, run.code)
-    if state is runs.ModelZip.READY:
-        return downloads.model_zip(run)
-    return render(request, "tasks/run_export.html", {"task": task, "run": run})
+        return redirect(request.get_full_path())
+    if state is zips.Built.READY:
+        return built.download()
+    return render(request, template, context)
 
 
 def preview(request, task_code):
@@ -618,6 +710,38 @@ def preview(request, task_code):
     return response
 
 
+# How the preview page's Add to answers each outcome of AddPhotoForm.
+ADDED_LEVELS = {
+    AddPhotoForm.ADDED: messages.SUCCESS,
+    AddPhotoForm.MOVED: messages.SUCCESS,
+    AddPhotoForm.ALREADY: messages.INFO,
+    AddPhotoForm.REJECTED: messages.ERROR,
+}
+
+
+@require_POST
+def preview_add(request, task_code):
+    """Add a photo tried on the preview page to a category (AddPhotoForm). To htmx: the
+    side bar with its new counts and the message, and an "added" event that tells the
+    page's script what happened to which category."""
+    task = owned_task(request, task_code)
+    form = AddPhotoForm(request.POST, request.FILES, task=task)
+    outcome, sentence = form.save() if form.is_valid() else (None, form_errors(form))
+    messages.add_message(request, ADDED_LEVELS.get(outcome, messages.ERROR), sentence)
+    if outcome == AddPhotoForm.ADDED:
+        runs.embed_in_background(task)
+    if outcome in (AddPhotoForm.ADDED, AddPhotoForm.MOVED):
+        runs.suggest_in_background(task.pk)
+    if not request.htmx:
+        return redirect("tasks:preview", task.code)
+    context = {"task": task, "view_key": None, **sidebar_context(task)}
+    response = render(request, "tasks/_sidebar.html", context)
+    category = request.POST.get("category", "")
+    return trigger_client_event(
+        response, "added", {"outcome": outcome, "category": category, "message": sentence}
+    )
+
+
 def preview_results(answers):
     """A row for each photo sent: its prediction, or why it was not classified. index
     is its place among the files sent when it was sent whole: the browser shows its own
@@ -631,3 +755,41 @@ def preview_results(answers):
         }
         for answer in answers
     ]
+
+
+# Webhooks
+
+
+def task_webhooks(request, task_code):
+    """The task's webhooks and their deliveries; a POST adds one, whose secret is shown
+    on this one answer and never again."""
+    task = owned_task(request, task_code)
+    form = WebhookForm(request.POST or None)
+    added = None
+    if form.is_valid():
+        try:
+            added = webhooks.add(task, form.cleaned_data["url"], request.build_absolute_uri("/"))
+            form = WebhookForm()
+        except webhooks.WebhookRefused as refusal:
+            form.add_error("url", str(refusal))
+    context = {
+        "task": task,
+        "form": form,
+        "added": added,
+        "hooks": task.webhooks.prefetch_related("deliveries"),
+        "limit": Webhook.LIMIT,
+        "attempts": webhooks.ATTEMPTS,
+        **sidebar_context(task),
+    }
+    response = render(request, "tasks/webhooks.html", context)
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@require_POST
+def task_webhook_remove(request, task_code, webhook_code):
+    task = owned_task(request, task_code)
+    hook = get_object_or_404(task.webhooks, code=webhook_code)
+    hook.delete()
+    messages.success(request, f"Removed the webhook {hook.url}; it is not called again.")
+    return redirect("tasks:webhooks", task.code)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from django.db import connections
 from rq import Worker as RQWorker
 
-from tasks import keeping, runs, undoing
+from tasks import datasets, keeping, runs, undoing
 from tasks.models import TrainingRun
 
 # Seconds between the worker's sweeps of runs whose job is gone or silent.
@@ -43,6 +43,7 @@ class Worker(RQWorker):
         super().handle_job_failure(job, queue, *args, **kwargs)
         with own_connections():
             runs.job_died(job.id, kwargs.get("exc_string", ""))
+            datasets.job_died(job.id, kwargs.get("exc_string", ""))
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()

@@ -32,11 +32,21 @@ OPERATIONS = [
 @pytest.fixture
 def owned_codes(task, ants, ant_images):
     run = task.runs.create(base_model="lite0", mode="fast", samples=[], status="failed")
-    return {"task": task.code, "category": ants.code, "image": ant_images[0].code, "run": run.code}
+    webhook = task.webhooks.create(
+        url="https://hooks.example.org/vize", secret="whsec_x", site="http://testserver"
+    )
+    return {
+        "task": task.code,
+        "category": ants.code,
+        "image": ant_images[0].code,
+        "run": run.code,
+        "webhook": webhook.code,
+    }
 
 
+# With the job queues up, as in production: a queue that is down is answered 503 on purpose.
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_no_request_makes_the_api_fail(api_schema, api_key, owned_codes, method, path):
+def test_no_request_makes_the_api_fail(api_schema, api_key, owned_codes, queues, method, path):
     @given(case=api_schema[path][method].as_strategy())
     @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case):

@@ -140,6 +140,28 @@ def test_the_exported_predict_py_answers_what_the_server_answers(
             assert line["scores"][score["category"]] == pytest.approx(score["score"], abs=1e-4)
 
 
+def test_predict_py_names_a_file_that_is_not_a_photo_and_goes_on(api, trained, tmp_path):
+    folder = exported(api, trained[0], tmp_path)
+    not_a_photo = tmp_path / "notes.jpg"
+    not_a_photo.write_text("a shopping list")
+    (photo,) = new_pictures(tmp_path, kinds=("discs",))
+    without_pillow_heif = (
+        "import runpy, sys; sys.modules['pillow_heif'] = None; "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", without_pillow_heif, str(folder / "predict.py"), not_a_photo, photo],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    refused, answered = (json.loads(line) for line in printed.stdout.splitlines())
+    assert printed.returncode == 1
+    assert refused["name"].endswith("notes.jpg")
+    assert refused["error"].startswith("not a readable image")
+    assert answered["label"] == "discs"
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_the_torchscript_model_scores_like_the_onnx_model(api, trained, tmp_path):
     import onnxruntime

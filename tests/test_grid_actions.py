@@ -39,23 +39,53 @@ def test_it_moves_images_to_unsorted(owner_client, task, ants, ant_images):
     assert task.images.filter(category=None).count() == 3
 
 
-def test_a_move_needs_a_selection(owner_client, task, bees):
+def shown_messages(response):
+    """The messages the answer puts on the page: for htmx, out of band into #messages."""
+    html = response.content.decode()
+    start = html.index('<div id="messages"')
+    return html[start : html.index("</div>", start)]
+
+
+def test_a_move_with_nothing_selected_says_why_on_the_page(owner_client, task, bees):
     response = move(owner_client, task, [], str(bees.code))
-    assert response.status_code == 400
-    assert "Select at least one image." in response.content.decode()
+    # htmx swaps only a 2xx answer: a 400 left the page silent.
+    assert response.status_code == 200
+    assert 'hx-swap-oob="true"' in shown_messages(response)
+    assert "Select some photos first." in shown_messages(response)
+
+
+def test_a_plain_form_move_with_nothing_selected_says_why_in_the_same_view(
+    owner_client, task, ants, bees
+):
+    response = owner_client.post(
+        reverse("tasks:images_move", args=[task.code]),
+        {"category": str(bees.code), "view": str(ants.code)},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"{task.get_absolute_url()}?view={ants.code}"
+    assert "Select some photos first." in shown_messages(response)
+
+
+def test_a_delete_with_nothing_selected_says_why_on_the_page(owner_client, task, ant_images):
+    response = owner_client.post(
+        reverse("tasks:images_delete", args=[task.code]),
+        {"view": "all"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Select some photos first." in shown_messages(response)
+    assert task.images.count() == 3
 
 
 def test_a_move_to_a_category_of_another_task_is_refused(owner_client, owner, task, ant_images):
     elsewhere = owner.tasks.create(name="Other").categories.create(name="cats")
     response = move(owner_client, task, ant_images, str(elsewhere.code))
-    assert response.status_code == 400
+    assert "That category is not in this task." in shown_messages(response)
     assert not elsewhere.images.exists()
 
 
 def test_images_cannot_be_moved_to_all_images(owner_client, task, ants, ant_images):
     response = move(owner_client, task, ant_images, "all")
-    assert response.status_code == 400
-    assert "That category is not in this task." in response.content.decode()
+    assert "That category is not in this task." in shown_messages(response)
     assert ants.images.count() == 3
 
 
@@ -68,6 +98,33 @@ def test_a_plain_form_move_redirects_back_to_the_same_view(
     )
     assert response.url == f"{task.get_absolute_url()}?view={ants.code}"
     assert bees.images.count() == 1
+
+
+def test_deleting_one_embedded_photo_counts_one_image(owner_client, task, ant_images):
+    image = ant_images[0]
+    image.embeddings.create(base_model="lite0", features=b"", mirrored=b"", late_maps=b"")
+    response = owner_client.post(
+        reverse("tasks:images_delete", args=[task.code]),
+        {"images": [str(image.code)], "view": "all"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Deleted 1 image." in shown_messages(response)
+
+
+def test_accepting_the_suggestions_of_photos_that_have_none_says_so(owner_client, task, ant_images):
+    response = owner_client.post(
+        reverse("tasks:suggestions_accept", args=[task.code]),
+        {"images": [str(ant_images[0].code)], "at_least": "0", "view": "all"},
+        headers={"HX-Request": "true"},
+    )
+    assert "None of the selected photos has a suggestion to accept." in shown_messages(response)
+
+
+def test_an_upload_of_nothing_without_javascript_says_why(owner_client, task):
+    response = owner_client.post(
+        reverse("tasks:upload", args=[task.code]), {"target": "unsorted"}, follow=True
+    )
+    assert "Choose at least one photo or zip file to upload." in shown_messages(response)
 
 
 def test_deleting_images_hides_them_and_keeps_their_files_for_an_undo(

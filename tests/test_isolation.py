@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tasks.models import ApiKey, Category, Image, Task, TrainingRun
+from tasks.models import ApiKey, Category, Image, Task, TrainingRun, Webhook
 from tests import images
 
 # How each URL parameter is filled from the owner's objects.
@@ -26,6 +26,8 @@ PARAMETERS = {
     "key_id": lambda objects: objects["key"].pk,
     "classifier_id": lambda objects: objects["task"].watson_id,
     "queue": lambda objects: "mislabels",
+    "webhook_code": lambda objects: objects["webhook"].code,
+    "webhook": lambda objects: objects["webhook"].code,
 }
 
 
@@ -61,7 +63,17 @@ def objects(task, ants, ant_images):
     key, _ = ApiKey.issue(task.owner, "isolation")
     task.watson_id = "ants_1234567890"
     task.save()
-    return {"task": task, "category": ants, "image": ant_images[0], "run": run, "key": key}
+    webhook = task.webhooks.create(
+        url="https://hooks.example.org/vize", secret=Webhook.new_secret(), site="http://testserver"
+    )
+    return {
+        "task": task,
+        "category": ants,
+        "image": ant_images[0],
+        "run": run,
+        "key": key,
+        "webhook": webhook,
+    }
 
 
 def url_of(name, parameters, objects):
@@ -74,6 +86,7 @@ def hostile_post_data(objects):
         "images": [str(objects["image"].code)],
         "category": "unsorted",
         "target": "unsorted",
+        "url": "https://hooks.example.org/theirs",
         "files": SimpleUploadedFile("x.png", images.png((1, 2, 3))),
     }
 
@@ -85,6 +98,7 @@ def snapshot(media_root):
         list(Image.objects.values_list("code", "category")),
         list(TrainingRun.objects.values_list("code", "status")),
         list(Task.objects.values_list("active_run", flat=True)),
+        list(Webhook.objects.values_list("code", "url")),
         sorted(str(path) for path in media_root.rglob("*")),
     )
 
@@ -140,6 +154,7 @@ def hostile_json(objects):
         "name": "taken over",
         "images": [str(objects["image"].code)],
         "category": None,
+        "url": "https://hooks.example.org/theirs",
         "base_model": "lite0",
         "mode": "fast",
     }

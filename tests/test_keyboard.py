@@ -116,7 +116,9 @@ def test_after_a_number_key_moved_its_photo_away_the_cursor_is_on_the_next(page,
     page.keyboard.press("2")
 
     page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 2")
-    assert focused(page, "element.closest('.tile').dataset.code") == following
+    page.wait_for_function(
+        f"document.activeElement.closest('.tile')?.dataset.code === '{following}'"
+    )
     page.keyboard.press("2")
     wait_for_count(page, "bees", 2)
 
@@ -218,8 +220,9 @@ def test_without_javascript_the_larger_view_walks_moves_and_undoes_with_links_an
 def test_the_larger_view_fits_the_screen_with_its_buttons_in_reach(
     page, db, tmp_path, width, height
 ):
-    page.set_viewport_size({"width": width, "height": height})
     grid_of(page, 8)
+    page.set_viewport_size({"width": width, "height": height})
+    page.reload()
     enter_grid(page)
     page.keyboard.press("ArrowRight")
     page.keyboard.press("2")

@@ -36,23 +36,18 @@ def wait_for(condition, timeout=60):
     raise AssertionError(f"gave up waiting after {timeout} s")
 
 
-@pytest.fixture
-def site(tmp_path):
-    var = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+def prepared_var(var):
+    """The environment of a site whose data lives in var, migrated."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env["VIZE_VAR_DIR"] = str(var)
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"], cwd=ROOT, env=env, check=True
         )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    yield process, port, var
+    return env
+
+
+def stop(process):
     if process.poll() is None:
         # As on Ctrl-C, so that serve stops its parts: a SIGKILL to serve alone left its
         # Redis, web server and workers running after every test run.
@@ -61,6 +56,34 @@ def site(tmp_path):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def serve():
+    """serve(var, port): `manage.py serve` on $PORT with its data in var, stopped after
+    the test."""
+    started = []
+
+    def start(var, port):
+        env = {**prepared_var(var), "PORT": str(port)}
+        command = [sys.executable, "manage.py", "serve", "--web-workers", "1"]
+        started.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True))
+        return started[-1]
+
+    yield start
+    for process in started:
+        stop(process)
+
+
+@pytest.fixture
+def site(serve, tmp_path):
+    port = free_port()
+    return serve(tmp_path / "var", port), port, tmp_path / "var"
+
+
+def answering(port):
+    login = f"http://127.0.0.1:{port}/accounts/login/"
+    return urllib.request.urlopen(login, timeout=2).status == 200
 
 
 def test_it_serves_pages_runs_jobs_and_stops_on_ctrl_c(site):
@@ -88,11 +111,36 @@ def test_it_serves_pages_runs_jobs_and_stops_on_ctrl_c(site):
 
 def test_a_training_job_never_waits_behind_a_background_job(site):
     _, port, var = site
-    login = f"http://127.0.0.1:{port}/accounts/login/"
-    wait_for(lambda: urllib.request.urlopen(login, timeout=2).status == 200)
+    wait_for(lambda: answering(port))
     connection = redis.Redis(unix_socket_path=str(var / "redis.sock"))
     busy = Queue("default", connection=connection).enqueue("tests.queue_jobs.sleep", 10)
     wait_for(lambda: busy.refresh() or busy.is_started)
     training = Queue("training", connection=connection).enqueue("tests.queue_jobs.add", 1, 2)
     wait_for(lambda: training.refresh() or training.is_finished, timeout=20)
     assert busy.refresh() or busy.is_started  # still embedding, say, while it trained
+
+
+def test_two_copies_serve_side_by_side_and_stopping_one_leaves_the_other(serve, tmp_path):
+    first_port, second_port = free_port(), free_port()
+    first = serve(tmp_path / "first", first_port)
+    serve(tmp_path / "second", second_port)
+    wait_for(lambda: answering(first_port) and answering(second_port))
+    assert (tmp_path / "first" / "gunicorn.ctl").exists()
+    assert (tmp_path / "second" / "gunicorn.ctl").exists()
+
+    os.killpg(first.pid, signal.SIGINT)
+    assert first.wait(timeout=30) == 0
+    assert answering(second_port)
+
+
+def test_a_second_copy_on_the_same_data_is_refused_with_what_to_do(site, tmp_path):
+    _, port, var = site
+    wait_for(lambda: answering(port))
+    env = {**prepared_var(var), "PORT": str(free_port())}
+    second = subprocess.run(
+        [sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert second.returncode != 0
+    assert "Another copy of vizeapp is running" in second.stderr
+    assert "VIZE_VAR_DIR" in second.stderr
+    assert answering(port)

@@ -61,3 +61,17 @@ def settings_of(tmp_path, expression, **environment):
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout
     return json.loads(printed)
+
+
+def test_webhooks_call_no_network_of_the_sites_own_unless_told(tmp_path):
+    assert settings_of(tmp_path, "VIZE_WEBHOOK_ALLOWED_NETWORKS") == []
+    allowed = settings_of(
+        tmp_path, "VIZE_WEBHOOK_ALLOWED_NETWORKS", VIZE_WEBHOOK_ALLOWED_NETWORKS="10.1.0.0/16, ::1"
+    )
+    assert allowed == ["10.1.0.0/16", "::1/128"]
+
+
+def test_a_malformed_webhook_network_stops_the_site(tmp_path):
+    result = manage_check(tmp_path, VIZE_WEBHOOK_ALLOWED_NETWORKS="10.1.0.0/33")
+    assert result.returncode != 0
+    assert "VIZE_WEBHOOK_ALLOWED_NETWORKS: " in result.stderr

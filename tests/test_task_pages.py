@@ -121,11 +121,12 @@ def test_a_forged_grid_cursor_is_refused(owner_client, task):
     assert response.status_code == 400
 
 
-def test_the_side_bar_alone_comes_back_to_htmx(owner_client, task, ants):
+def test_the_side_bar_and_the_counts_alone_come_back_to_htmx(owner_client, task, ants):
     response = owner_client.get(
         task.get_absolute_url(), headers={"HX-Request": "true", "HX-Target": "sidebar"}
     )
-    assert response.templates[0].name == "tasks/_sidebar.html"
+    assert response.templates[0].name == "tasks/_counts.html"
+    assert "tasks/_grid.html" not in [template.name for template in response.templates]
     assert "<html" not in response.content.decode()
 
 
@@ -136,3 +137,17 @@ def test_names_are_escaped(owner_client, owner):
     assert "<script>alert(1)" not in html
     assert "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_new_task_shows_the_first_three_steps(owner_client, task):
+    html = owner_client.get(task.get_absolute_url()).content.decode()
+    assert 'class="first-steps"' in html
+    for step in ("Add categories", "Drop photos", "Start training"):
+        assert f"<strong>{step}</strong>" in html
+
+
+def test_the_first_steps_go_once_the_task_has_a_model(owner_client, task):
+    task.active_run = task.runs.create(base_model="lite0", mode="fast", status="ready", samples=[])
+    task.save()
+    html = owner_client.get(task.get_absolute_url()).content.decode()
+    assert 'class="first-steps"' not in html

@@ -266,6 +266,21 @@ def test_accurate_mode_without_the_time_to_fine_tune_keeps_the_fast_model_and_sa
     assert result.metrics["accuracy"] == tuning["fast_holdout_accuracy"]
 
 
+def test_accurate_mode_counts_its_budget_from_when_the_job_began(
+    twelve_of_each, model_cache, tmp_path
+):
+    spent = trainer.TrainConfig(
+        base_model="lite0",
+        cache_dir=model_cache,
+        mode="accurate",
+        time_budget=60,
+        budget_started=time.monotonic() - 60,  # the job began a budget ago
+    )
+    result = trainer.train(spent, samples(twelve_of_each), tmp_path)
+    tuning = result.metrics["fine_tuning"]
+    assert (tuning["kept"], tuning["note"]) == ("fast", "too little time to fine-tune")
+
+
 def test_an_accurate_run_records_its_head_choice_for_the_next_run_to_carry(
     twelve_of_each, model_cache, tmp_path
 ):

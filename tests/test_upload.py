@@ -277,9 +277,14 @@ def test_a_plain_form_upload_redirects_with_a_summary(upload, task):
     assert "b.txt: not an image in a supported format" in html
 
 
-def test_an_upload_without_files_is_refused(owner_client, task):
-    response = owner_client.post(reverse("tasks:upload", args=[task.code]), {"target": "unsorted"})
+def test_an_upload_without_files_is_refused_to_the_script_with_the_reason(owner_client, task):
+    response = owner_client.post(
+        reverse("tasks:upload", args=[task.code]),
+        {"target": "unsorted"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 400
+    assert response.content.decode() == "Choose at least one photo or zip file to upload."
 
 
 def test_an_upload_to_another_tasks_category_is_refused(upload, owner, task):

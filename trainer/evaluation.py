@@ -45,15 +45,16 @@ def groups_kept_together(groups):
 
 
 def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=None, groups=None):
-    """(indices, probabilities, method, choice): a stratified hold-out when every
+    """(indices, probabilities, method, choice, folds): a stratified hold-out when every
     category has enough images, k-fold cross-validation otherwise. The head's settings
     are chosen inside each training part, so the held-out images play no part in any
     choice. A hold-out's choice (made on 80% of the images) serves the final model
     too; after cross-validation the caller chooses again on all images. on_fit(done)
     as the choices go, done the fraction of them made. A choice given (carried from an
-    earlier run) is used as it is. groups as splits takes them."""
+    earlier run) is used as it is. groups as splits takes them. folds numbers the part
+    (from 0) in which each of indices was held out."""
     method, parts = splits(labels, seed, groups)
-    indices, probabilities, choices = [], [], []
+    indices, probabilities, choices, folds = [], [], [], []
     for part, (train, test) in enumerate(parts):
         chosen = choice or heads.choose(
             features[train],
@@ -66,8 +67,15 @@ def held_out_predictions(features, mirrored, labels, seed, on_fit=None, choice=N
         indices.append(test)
         probabilities.append(heads.probabilities(model, features[test], chosen))
         choices.append(chosen)
+        folds.append(np.full(len(test), part))
     single = choice or (choices[0] if len(choices) == 1 else None)
-    return np.concatenate(indices), np.concatenate(probabilities), method, single
+    return (
+        np.concatenate(indices),
+        np.concatenate(probabilities),
+        method,
+        single,
+        np.concatenate(folds),
+    )
 
 
 def out_of_fold(features, mirrored, labels, choice, seed, on_fit=None):

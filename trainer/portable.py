@@ -22,9 +22,16 @@ RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF")
 
 
+def photo_formats():
+    """The FORMATS this Pillow opens: HEIF only where pillow-heif registered it (Pillow
+    answers a format it does not know with a KeyError, not with "not an image")."""
+    Image.init()
+    return [name for name in FORMATS if name in Image.OPEN]
+
+
 def load_rgb(source):
     """An RGB image from a path or a file object, upright by its EXIF orientation."""
-    with Image.open(source, formats=FORMATS) as image:
+    with Image.open(source, formats=photo_formats()) as image:
         image = ImageOps.exif_transpose(image)
         return to_rgb(image)
 

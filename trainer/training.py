@@ -6,7 +6,7 @@ under its mode."""
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +39,11 @@ class TrainConfig:
     seed: int = 0
     negative_label: str | None = None
     cache_dir: str | None = None
-    time_budget: float = DEFAULT_TIME_BUDGET  # seconds of fine-tuning, accurate mode only
+    time_budget: float = DEFAULT_TIME_BUDGET  # seconds of accurate mode's whole run
+    # When the budget began (a time.monotonic() value, the same clock in every process):
+    # the job's start, so that loading the photos' embeddings counts against it as the
+    # person's wait does. Unset, when train() is called.
+    budget_started: float | None = None
     # (C, temperature, view) of a fast head chosen on nearly the same images: fast mode then
     # measures and fits with it instead of choosing again, which is most of a retrain's
     # time on thousands of photos (35 fits instead of 2).
@@ -69,6 +73,8 @@ class TrainResult:
     misclassified: list[dict]
     model_dir: Path
     new_embeddings: dict[int, embedding.Embeddings] = field(default_factory=dict)
+    # Each image the evaluation held out (Fitted.held_out); the others it trained on.
+    held_out: list[dict] = field(default_factory=list)
 
 
 class Progress:
@@ -124,11 +130,13 @@ class Model(Protocol):
 @dataclass
 class Fitted:
     """What every fitter returns: the recipe's metrics, measured on held-out images,
-    the held-out images it got wrong, and the final model, fitted on every image."""
+    the held-out images it got wrong, the final model, fitted on every image, and what a
+    model that had not seen it answered for each held-out image (held_out_answers)."""
 
     metrics: dict
     misclassified: list[dict]
     model: Model
+    held_out: list[dict]
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,13 @@ def train(config, samples, out_dir, on_progress=None):
     if config.mode not in FITTERS:
         raise ValueError(f"unknown mode {config.mode!r}; choose from {sorted(MODES)}")
     progress = Progress(on_progress)
+    # The budget is the person's wait but for embedding photos (which an upload's
+    # background job has usually done): loading the stored embeddings counts.
+    budget_started = config.budget_started or time.monotonic()
+    embedding_started = time.monotonic()
     data = embedded(samples, config, progress)
+    budget_started += time.monotonic() - embedding_started
+    config = replace(config, budget_started=budget_started)
     fitted = FITTERS[config.mode](config, data, progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +177,12 @@ def train(config, samples, out_dir, on_progress=None):
     describe(out_dir, config, data.classes, fitted.metrics, samples)
     progress("ready", 100, 0)
     return TrainResult(
-        data.classes, fitted.metrics, fitted.misclassified, out_dir, data.new_embeddings
+        data.classes,
+        fitted.metrics,
+        fitted.misclassified,
+        out_dir,
+        data.new_embeddings,
+        fitted.held_out,
     )
 
 
@@ -227,7 +246,7 @@ def fit_fast(config, data, progress):
     evaluation.held_out_predictions says, then fitted on all images."""
     progress("evaluating", 80)
     carried = heads.HeadChoice(*config.carried_choice) if config.carried_choice else None
-    indices, probabilities, method, choice = evaluation.held_out_predictions(
+    indices, probabilities, method, choice, folds = evaluation.held_out_predictions(
         data.features,
         data.mirrored,
         data.labels,
@@ -266,18 +285,21 @@ def fit_fast(config, data, progress):
             data.labels, every, data.classes, method
         )
     return Fitted(
-        metrics, mistakes(data, indices, probabilities), linear_head(config, data, choice)
+        metrics,
+        mistakes(data, indices, probabilities),
+        linear_head(config, data, choice),
+        held_out_answers(data, indices, probabilities, None if held_out else folds),
     )
 
 
 def fit_accurate(config, data, progress):
     """Fine-tune the backbone's last stage and the head on the late maps
     (trainer/finetune.py), measured on a hold-out against the fast model, within the
-    time budget: everything after the embedding, the head's choice included, ends by
-    its deadline. The fast model, fitted on all images, if fine-tuning did not score
-    better."""
+    time budget: everything but the embedding, the head's choice and the writing
+    included, ends by its deadline. The fast model, fitted on all images, if
+    fine-tuning did not score better."""
     started = time.monotonic()
-    deadline = started + config.time_budget
+    deadline = (config.budget_started or started) + config.time_budget
     method, parts = evaluation.splits(data.labels, config.seed, data.groups)
     if len(parts) != 1:
         raise ValueError(
@@ -317,7 +339,12 @@ def fit_accurate(config, data, progress):
     metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
     metrics.update(head_choice_metrics(choice, carried=config.carried_choice is not None))
     model = tuning.network or linear_head(config, data, choice)
-    return Fitted(metrics, mistakes(data, test, tuning.probabilities), model)
+    return Fitted(
+        metrics,
+        mistakes(data, test, tuning.probabilities),
+        model,
+        held_out_answers(data, test, tuning.probabilities),
+    )
 
 
 FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}
@@ -370,6 +397,22 @@ def mistakes(data, indices, probabilities):
         }
         for i, p in zip(indices, probabilities, strict=True)
         if p.argmax() != data.labels[i]
+    ]
+
+
+def held_out_answers(data, indices, probabilities, folds=None):
+    """For each held-out image: its index, its split ("test" in a hold-out; "fold 1",
+    "fold 2" ... in cross-validation, where every image is held out once), and the class
+    and score that a model which had not seen it gave it."""
+    splits = ["test"] * len(indices) if folds is None else [f"fold {f + 1}" for f in folds]
+    return [
+        {
+            "index": int(i),
+            "split": split,
+            "predicted": data.classes[int(p.argmax())],
+            "score": float(p.max()),
+        }
+        for i, split, p in zip(indices, splits, probabilities, strict=True)
     ]
 
 

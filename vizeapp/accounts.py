@@ -1,21 +1,37 @@
-"""Sign-up and API keys; sign-in, sign-out and password change are Django's own views."""
+"""Sign-up and API keys; sign-in, sign-out and password change are Django's own views
+(password change with the form below)."""
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tasks.models import ApiKey
 
 
+class SignUpForm(UserCreationForm):
+    """Django's, with why a new password is too weak under the password, where a person
+    looks for it, rather than under its confirmation (a mismatch stays there)."""
+
+    def validate_password_for_user(self, user, *_field_name):
+        super().validate_password_for_user(user, "password1")
+
+
+class NewPasswordForm(PasswordChangeForm):
+    """Django's, with why the new password is too weak under it, as on signing up."""
+
+    def validate_password_for_user(self, user, *_field_name):
+        super().validate_password_for_user(user, "new_password1")
+
+
 @login_not_required
 def signup(request):
     if request.user.is_authenticated:
         return redirect("tasks:list")
-    form = UserCreationForm(request.POST or None)
+    form = SignUpForm(request.POST or None)
     if form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

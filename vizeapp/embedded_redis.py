@@ -16,6 +16,14 @@ class EmbeddedRedisError(RuntimeError):
     pass
 
 
+def answers(socket_path: Path) -> bool:
+    """Whether a Redis already serves socket_path (another copy's, on the same var/)."""
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path)).ping())
+    except (redis.ConnectionError, FileNotFoundError):
+        return False
+
+
 def start(socket_path: Path, data_dir: Path, timeout: float = 10.0) -> subprocess.Popen:
     """Start redis-server on socket_path and return once it answers PING."""
     socket_path.unlink(missing_ok=True)

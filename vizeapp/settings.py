@@ -4,6 +4,7 @@ Every value has a safe local default so that a fresh checkout runs with nothing 
 configure: SQLite and an embedded Redis under var/, DEBUG off, local hosts only.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -44,6 +45,14 @@ def env_list(name, default):
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name):
+    """IP networks ("10.0.0.0/8, 192.168.1.5"), refused at start when one is not."""
+    try:
+        return [str(ipaddress.ip_network(network)) for network in env_list(name, [])]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
 
 
 VAR_DIR = Path(env_str("VIZE_VAR_DIR", str(BASE_DIR / "var")))
@@ -281,3 +290,8 @@ VIZE_INFERENCE_SLOTS = env_int("VIZE_INFERENCE_SLOTS", 2)
 VIZE_INFERENCE_THREADS = env_int("VIZE_INFERENCE_THREADS", 1)
 VIZE_INFERENCE_QUEUE = env_int("VIZE_INFERENCE_QUEUE", 8)
 VIZE_INFERENCE_WAIT = env_int("VIZE_INFERENCE_WAIT", 10)
+
+
+# Networks inside the site's own that webhooks may call as well as public addresses (an
+# intranet's CI server, say); by default none: no private, loopback or link-local address.
+VIZE_WEBHOOK_ALLOWED_NETWORKS = env_networks("VIZE_WEBHOOK_ALLOWED_NETWORKS")

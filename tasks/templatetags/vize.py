@@ -18,8 +18,3 @@ def seconds(value):
     if total < 90:
         return f"{total:.0f} s" if total >= 10 else f"{total:.1f} s"
     return f"{total / 60:.0f} min"
-
-
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key)

@@ -1,6 +1,10 @@
 """Run the whole site locally: the web server, two RQ workers (one for training, one for
 the background embedding and packaging) and, when REDIS_URL is unset, the embedded Redis
-they share. Ctrl-C stops everything it started."""
+they share. Ctrl-C stops everything it started.
+
+A second copy on one machine needs a port and data of its own (`make run PORT=8001`
+from another clone, or VIZE_VAR_DIR=var-8001 in the same one): its var/ holds its
+database, its Redis socket and gunicorn's control socket."""
 
 import contextlib
 import os
@@ -10,7 +14,7 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from vizeapp import embedded_redis
 
@@ -19,7 +23,8 @@ class Command(BaseCommand):
     help = "Start the web server and the workers (and the embedded Redis if REDIS_URL is unset)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000")
+        port = os.environ.get("PORT") or "8000"
+        parser.add_argument("--bind", default=f"127.0.0.1:{port}", help="HOST:PORT ($PORT)")
         parser.add_argument("--web-workers", type=int, default=2)
         # More threads than cores: a request waiting for an inference slot waits inside
         # Django, where tasks/throttling.py can answer 503 at once when too many wait,
@@ -29,6 +34,11 @@ class Command(BaseCommand):
     def handle(self, *args, bind, web_workers, threads, **options):
         children = []
         if not os.environ.get("REDIS_URL"):
+            if embedded_redis.answers(settings.EMBEDDED_REDIS_SOCKET):
+                raise CommandError(
+                    f"Another copy of vizeapp is running on {settings.VAR_DIR}. Stop it, or "
+                    "give this one data of its own: VIZE_VAR_DIR=var-8001 make run PORT=8001"
+                )
             children.append(embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, settings.VAR_DIR))
             self.stdout.write(f"Embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
         python = sys.executable
@@ -36,6 +46,8 @@ class Command(BaseCommand):
             *(python, "-m", "gunicorn", "vizeapp.wsgi", f"--bind={bind}"),
             *(f"--workers={web_workers}", f"--threads={threads}", "--timeout=300"),
             "--access-logfile=-",
+            # Its own, not gunicorn's one per user: stopping one copy must not stop another.
+            f"--control-socket={settings.VAR_DIR / 'gunicorn.ctl'}",
         ]
         # Each child leads a process group of its own: Ctrl-C reaches this command
         # alone, and stopping a group takes a child's own workers with it.
@@ -45,7 +57,10 @@ class Command(BaseCommand):
         # one for the suggestions, which follow each move within seconds.
         worker = [python, "manage.py", "rqworker", "--worker-class", "tasks.worker.Worker"]
         for queue in ("training", "default", "suggestions"):
-            children.append(subprocess.Popen([*worker, queue], start_new_session=True))
+            # The default queue's worker also runs RQ's scheduler, which queues the jobs
+            # due later (a webhook's next attempt) when their time comes.
+            scheduler = ["--with-scheduler"] if queue == "default" else []
+            children.append(subprocess.Popen([*worker, *scheduler, queue], start_new_session=True))
         self.stdout.write(self.style.SUCCESS(f"vizeapp is running at http://{bind}/"))
         self.stdout.write("Press Ctrl-C to stop the site, the workers and Redis.")
 

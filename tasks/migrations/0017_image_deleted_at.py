@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0014_near_copies'),
+        ('tasks', '0016_dataset_zip'),
     ]
 
     operations = [
