@@ -393,6 +393,12 @@
     const question =
       (event.submitter && event.submitter.dataset.confirm) || (event.target.dataset && event.target.dataset.confirm);
     if (question && !window.confirm(question)) event.preventDefault();
+    // The notice's Undo over the grid is answered in place: the counts of the page it
+    // returns to (task_detail answers them to htmx), then the grid loaded again.
+    if (!event.defaultPrevented && event.target.matches("#messages form.undo") && grid()) {
+      event.preventDefault();
+      htmx.ajax("POST", event.target.action, { source: event.target, target: "#sidebar", swap: "outerHTML" });
+    }
   });
 
   // Keys typed into a field are its own; a photo's checkbox takes the grid's keys.

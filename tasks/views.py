@@ -405,9 +405,6 @@ def image_detail(request, task_code, image_code):
     task = owned_task(request, task_code)
     image = get_object_or_404(task.images.select_related("category"), code=image_code)
     view = sidebar_entry(task, request.GET.get("view", sidebar.ALL))
-    if request.htmx.target == "sidebar":  # an undo from the notice of this page
-        context = {"task": task, "view_key": sidebar.key(view), **sidebar_context(task)}
-        return render(request, "tasks/_sidebar.html", context)
     most_sure = view == sidebar.UNSORTED and request.GET.get("order") == MOST_SURE
     context = {
         "task": task,

@@ -119,11 +119,3 @@ def test_in_the_dialog_it_tells_htmx_to_reload_the_grid_once_its_grid_is_empty(
     )
 
     assert response["HX-Refresh"] == "true"
-
-
-def test_on_its_own_page_an_undo_by_htmx_gets_the_side_bar(owner_client, task, ant_images):
-    response = owner_client.get(
-        detail_url(task, ant_images[0]), headers={"HX-Request": "true", "HX-Target": "sidebar"}
-    )
-
-    assert response.templates[0].name == "tasks/_sidebar.html"
