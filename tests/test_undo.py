@@ -80,6 +80,13 @@ def test_the_notice_of_a_move_offers_undo_as_a_form(owner_client, task, bees, an
     assert f'<form class="undo" method="post" action="/tasks/{task.code}/undo/"' in html
 
 
+def test_the_notice_is_a_plain_form_that_htmx_leaves_alone(owner_client, task, bees, ant_images):
+    response = owner_client.get(move(owner_client, task, ant_images[:1], str(bees.code)).url)
+
+    form = response.content.decode().split('<form class="undo"')[1].split(">")[0]
+    assert "hx-" not in form
+
+
 def test_an_undo_returns_to_the_page_it_was_asked_from(owner_client, task, bees, ant_images):
     move(owner_client, task, ant_images[:1], str(bees.code))
     back = f"{task.get_absolute_url()}?view={bees.code}"
