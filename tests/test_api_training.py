@@ -101,8 +101,11 @@ def test_a_task_goes_from_zip_to_model_through_the_api(
     assert api.get(f"{V1}/tasks/{task}/runs/{run}").json()["export_ready"] is True
     folder = exported(api, task, tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == [
+        "formats.json",
         "labels.json",
+        "model.int8.onnx",
         "model.json",
+        "model.mlmodel",
         "model.onnx",
         "model.torchscript.pt",
         "model_card.md",

@@ -69,6 +69,9 @@ class TrainResult:
     misclassified: list[dict]
     model_dir: Path
     new_embeddings: dict[int, embedding.Embeddings] = field(default_factory=dict)
+    # The indices of the samples the metrics were measured on (all of them after a
+    # k-fold cross-validation): the other formats of the model are measured on them.
+    held_out: list[int] = field(default_factory=list)
 
 
 class Progress:
@@ -129,6 +132,7 @@ class Fitted:
     metrics: dict
     misclassified: list[dict]
     model: Model
+    held_out: np.ndarray  # the indices of the images the metrics were measured on
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,12 @@ def train(config, samples, out_dir, on_progress=None):
     describe(out_dir, config, data.classes, fitted.metrics, samples)
     progress("ready", 100, 0)
     return TrainResult(
-        data.classes, fitted.metrics, fitted.misclassified, out_dir, data.new_embeddings
+        data.classes,
+        fitted.metrics,
+        fitted.misclassified,
+        out_dir,
+        data.new_embeddings,
+        sorted(int(i) for i in fitted.held_out),
     )
 
 
@@ -266,7 +275,10 @@ def fit_fast(config, data, progress):
             data.labels, every, data.classes, method
         )
     return Fitted(
-        metrics, mistakes(data, indices, probabilities), linear_head(config, data, choice)
+        metrics,
+        mistakes(data, indices, probabilities),
+        linear_head(config, data, choice),
+        indices,
     )
 
 
@@ -317,7 +329,7 @@ def fit_accurate(config, data, progress):
     metrics["fine_tuning"] = {**tuning.report, "seconds": round(time.monotonic() - started, 1)}
     metrics.update(head_choice_metrics(choice, carried=config.carried_choice is not None))
     model = tuning.network or linear_head(config, data, choice)
-    return Fitted(metrics, mistakes(data, test, tuning.probabilities), model)
+    return Fitted(metrics, mistakes(data, test, tuning.probabilities), model, test)
 
 
 FITTERS = {FAST: fit_fast, ACCURATE: fit_accurate}

@@ -23,3 +23,11 @@ def seconds(value):
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key)
+
+
+@register.filter
+def score_difference(value):
+    """The largest difference between two models' scores: 0, "< 0.0001", or 4 places."""
+    if value == 0:
+        return "0"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
