@@ -528,7 +528,7 @@ def choose_operating_point(request, task: UUID, run: UUID, payload: OperatingPoi
 
 @api.put(
     "/tasks/{uuid:task}/runs/{uuid:run}/served-model",
-    response={200: RunOut, 404: Error, 409: Error},
+    response={200: RunOut, 400: Error, 404: Error, 409: Error},
     tags=["training"],
 )
 def choose_served_model(request, task: UUID, run: UUID, payload: ServedModelIn):

@@ -219,7 +219,7 @@ def test_a_changed_operating_point_packages_the_model_zip_again(
     assert description["operating_point"] == {"threshold": 0.75}
     assert "below 0.75 (the operating point)" in (folder / "model_card.md").read_text()
     _, stored = default_storage.listdir(f"tasks/{task}/runs/{run}")
-    assert [name for name in stored if name.endswith(".zip")] == ["export-0.75.zip"]
+    assert [name for name in stored if name.endswith(".zip")] == ["export-0.75-float.zip"]
 
 
 def test_the_page_download_serves_the_same_zip(owner_client, api, trained):
