@@ -197,8 +197,8 @@ def formats_section(report):
 
 Every format in this zip, measured against `model.onnx` on {report["photos"]} of the
 run's held-out photos ({apart}): the share of photos given the same top category, the
-largest difference of a score, and the milliseconds per photo, one photo at a time, on
-the server that packaged it.
+largest difference of a score, and the milliseconds per photo, one photo at a time on
+one thread (as the server answers a request), on the server that packaged it.
 
 | file | format | top-1 agreement | max score difference | ms per photo |
 |---|---|---|---|---|

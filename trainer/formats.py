@@ -83,8 +83,10 @@ def spread(paths, most):
 
 
 class Scored:
-    """A format's scores of the photos measured, and its median time per photo (each
-    photo run alone, as the server runs a single-image request)."""
+    """A format's scores of the photos measured, and its median time per photo: each
+    photo run alone on one thread, as the server answers a request (its setting
+    VIZE_INFERENCE_THREADS), which also spares the figures the swings of threads that
+    wait on each other on a busy machine (700 ms a photo for torch, 30 ms on one)."""
 
     def __init__(self, run, pixels):
         scores, seconds = [], []
@@ -98,7 +100,7 @@ class Scored:
 
 
 def onnx_scores(path, pixels):
-    model = session(path)
+    model = session(path, threads=1)
     return Scored(lambda batch: model.run(None, {"pixels": batch})[0], pixels)
 
 
@@ -125,8 +127,13 @@ def torch_formats(model_dir, description, out_dir, pixels, served):
     rows = []
     if not fine_tuned(description):  # a fine-tuned network's was written by training
         networks.export_torchscript(network, size, out_dir / TORCHSCRIPT_FILE)
-    with torch.inference_mode():
-        scored = Scored(lambda batch: network(torch.from_numpy(batch)).numpy(), pixels)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            scored = Scored(lambda batch: network(torch.from_numpy(batch)).numpy(), pixels)
+    finally:
+        torch.set_num_threads(threads)
     rows.append(row(TORCHSCRIPT_FILE, "TorchScript", scored, served))
     coreml.convert(network, description, out_dir / COREML_FILE)
     rows.append(

@@ -125,14 +125,13 @@ def with_fixed_padding(module, size):
     of EfficientNet-Lite), pads by the amounts that (n, 3, size, size) pixels give it:
     the same numbers, fixed, which converters that read the graph (coremltools) need."""
     fixed = copy.deepcopy(module).eval()
+    inputs = {}  # layer: the (height, width) of its input
+
+    def remember(layer, args):
+        inputs[layer] = args[0].shape[-2:]
+
     padded = [layer for layer in fixed.modules() if isinstance(layer, Conv2dSame)]
-    inputs = {}
-    hooks = [
-        layer.register_forward_pre_hook(
-            lambda layer, args: inputs.__setitem__(layer, args[0].shape[-2:])
-        )
-        for layer in padded
-    ]
+    hooks = [layer.register_forward_pre_hook(remember) for layer in padded]
     with torch.no_grad():
         fixed(torch.zeros(1, 3, size, size))
     for hook in hooks:
