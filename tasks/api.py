@@ -40,6 +40,7 @@ from tasks.api_schemas import (
     RunIn,
     RunOut,
     Selection,
+    ServedModelIn,
     TaskIn,
     TaskOut,
     TaskPatch,
@@ -526,6 +527,27 @@ def choose_operating_point(request, task: UUID, run: UUID, payload: OperatingPoi
         raise ApiError(400, refusal.messages[0]) from None
     if not chosen:
         raise ApiError(409, f"Run {run} is {found.status}; only a ready run answers.")
+    return found
+
+
+@api.put(
+    "/tasks/{uuid:task}/runs/{uuid:run}/served-model",
+    response={200: RunOut, 400: Error, 404: Error, 409: Error},
+    tags=["training"],
+)
+def choose_served_model(request, task: UUID, run: UUID, payload: ServedModelIn):
+    """Whether classify answers with the run's int8 model (offered in `formats` when it
+    gave model.onnx's top category for at least 99 % of the held-out photos) or with
+    model.onnx; the predict.py of its model zip, packaged again, runs the same one."""
+    found = owned_run(owned_task(request, task), run)
+    if found.status != TrainingRun.Status.READY:
+        raise ApiError(409, f"Run {run} is {found.status}; only a ready run answers.")
+    if not runs.choose_served_model(found, payload.int8):
+        raise ApiError(
+            409,
+            f"Run {run} offers no int8 model: its formats are not built yet, or the int8 "
+            "model gave another top category than model.onnx for more than 1 % of photos.",
+        )
     return found
 
 

@@ -257,6 +257,13 @@ class OperatingPointIn(Schema):
     )
 
 
+class ServedModelIn(Schema):
+    int8: bool = Field(
+        description="true: the int8 model answers (where the run's formats offer one); "
+        "false: model.onnx."
+    )
+
+
 class OperatingPointOut(Schema):
     threshold: float = Field(description="Below this top score, classify answers needs_review.")
     suggested: float | None = Field(
@@ -289,6 +296,15 @@ class RunOut(Schema):
     )
     operating_point: OperatingPointOut | None = Field(
         description="When the model answers and when it asks for review; null until ready."
+    )
+    serves_int8: bool = Field(
+        description="Whether the int8 model (model.int8.onnx) answers instead of model.onnx."
+    )
+    formats: dict = Field(
+        description="The model's other formats and how each agrees with model.onnx on the "
+        "run's held-out photos (file, format, agreement, max_score_difference, "
+        "ms_per_photo; offered: false for an int8 model left out under 99 %); {} until "
+        "the packaging job has built them."
     )
 
     @staticmethod

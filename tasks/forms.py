@@ -244,6 +244,24 @@ class OperatingPointForm(forms.Form):
         return runs.choose_operating_point(self.run, self.cleaned_data["threshold"])
 
 
+class ServedModelForm(forms.Form):
+    """Which of a ready run's models answers: model.onnx, or its int8 form where the
+    run's formats offer one."""
+
+    model = forms.ChoiceField(
+        choices=[("float", "float32"), ("int8", "int8")],
+        error_messages={"required": "Choose the model that answers."},
+    )
+
+    def __init__(self, *args, run, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run = run
+
+    def save(self):
+        """Whether the run took it: only a ready run that offers int8 serves it."""
+        return runs.choose_served_model(self.run, self.cleaned_data["model"] == "int8")
+
+
 def choice_field(choices, default, coerce=str, **kwargs):
     """A choice that falls back to its default when the request leaves it out, as the
     API does, so that a script posting only the base model still trains."""

@@ -30,7 +30,7 @@ from tasks.models import (
     delete_files,
     delete_folder,
 )
-from trainer import export
+from trainer import export, formats
 from trainer.backbones import FEATURES_VERSION, base_model
 from trainer.choices import LATE_MAPS_READ_BY
 
@@ -118,35 +118,84 @@ def described(error):
 
 
 def package_run(run_id):
-    """Package the model zip of a ready run (trainer/export.py) at its operating point,
-    once; then remove the zips of the points it had before."""
+    """Package the model zip of a ready run (trainer/export.py) at its operating point
+    and with the model it serves, once, after building its other formats if that has
+    not happened yet; then remove the zips it had before."""
     run = TrainingRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None or run.status != TrainingRun.Status.READY or run.export_ready:
         return
-    threshold = run.operating_threshold
-    # A zip stored under the name is one packaged at this point before the run recorded it.
+    threshold, int8 = run.operating_threshold, run.serves_int8
+    # A zip stored under the name is one packaged so before the run recorded it.
     if not default_storage.exists(run.export_file):
         store_model_zip(run, threshold)
-    # Else the point changed meanwhile: the change, or the next download, packages again.
-    if run.packaged(threshold):
-        _, names = default_storage.listdir(run.model_folder)
-        older = [f"{run.model_folder}/{name}" for name in names if name.endswith(".zip")]
+    # Else the choices changed meanwhile: the change, or the next download, packages again.
+    if run.packaged(threshold, int8):
+        older = [f"{run.model_folder}/{name}" for name in stored_names(run) if name.endswith(".zip")]
         delete_files(default_storage, [name for name in older if name != run.export_file])
+
+
+def stored_names(run):
+    _, names = default_storage.listdir(run.model_folder)
+    return names
+
+
+def model_files(run):
+    """The names of the run's model files, not the zips of its earlier choices."""
+    return [name for name in stored_names(run) if not name.endswith(".zip")]
 
 
 def store_model_zip(run, threshold):
     def write(path):
-        # The model's files, not the zips of its earlier points (copied from object storage).
-        _, names = default_storage.listdir(run.model_folder)
-        model_files = [name for name in names if not name.endswith(".zip")]
+        if not run.formats:
+            store_formats(run)
         export.package(
-            local_folder(run.model_folder, model_files),
+            local_folder(run.model_folder, model_files(run)),
             path,
             title=run.task.name,
             threshold=threshold,
+            served=run.served_file,
         )
 
     zips.store(runs.ModelZip(run), run.export_file, write, f"vizeapp-export-{run.code}-")
+
+
+def store_formats(run):
+    """Build the other formats of the run's model (trainer/formats.py), measured on the
+    photos its evaluation held out, and store them beside it: once per run, as they
+    depend on the model alone. None where every photo of the run was deleted since:
+    the zip then holds model.onnx alone."""
+    measured, calibration = formats_photos(run)
+    if not measured:
+        return
+    with tempfile.TemporaryDirectory(prefix=f"vizeapp-formats-{run.code}-") as workspace:
+        report = formats.build(
+            local_folder(run.model_folder, model_files(run)), workspace, measured, calibration
+        )
+        for path in sorted(Path(workspace).iterdir()):
+            name = f"{run.model_folder}/{path.name}"
+            default_storage.delete(name)  # stored by an attempt that failed after it
+            with path.open("rb") as handle:
+                default_storage.save(name, File(handle))
+    run.formats_built(report)
+
+
+def formats_photos(run):
+    """(measured, calibration): the paths of the run's held-out photos that still exist,
+    and of its other photos, as many as trainer/formats.py reads (copied from object
+    storage: not every photo of a run of thousands). A run that held none apart (k-fold
+    cross-validation) is measured on all its photos, and calibrated on them too."""
+    codes = [code for code, _ in run.samples]
+    stored = {str(image.code): image for image in run.task.images.filter(code__in=codes)}
+    held_out = set(run.held_out)
+    measured = [stored[code] for code in codes if code in stored and code in held_out]
+    others = [stored[code] for code in codes if code in stored and code not in held_out]
+    if not (measured and others):
+        measured = others = measured or others
+    measured = formats.spread(measured, formats.MEASURED_PHOTOS)
+    calibration = formats.spread(others, formats.CALIBRATION_PHOTOS)
+    return [str(local_file(image.file.name)) for image in measured], [
+        str(local_file(image.file.name)) for image in calibration
+    ]
 
 
 EMBEDDING_CHUNK = 64
@@ -362,7 +411,8 @@ def finish(run, images, result, folder):
         }
         for mistake in result.misclassified
     ]
+    held_out = [str(images[answer["index"]].code) for answer in result.held_out]
     suggested = result.metrics["operating_points"]["suggested"]
-    if not run.finish(result.metrics, misclassified, folder, suggested):
+    if not run.finish(result.metrics, misclassified, held_out, folder, suggested):
         delete_folder(default_storage, folder)
         raise RunStopped

@@ -24,6 +24,7 @@ from django.utils.text import slugify
 from tasks import near_copies
 from trainer.backbones import FEATURES_VERSION
 from trainer.choices import BASE_MODELS, DEFAULT_TIME_BUDGET, MODES
+from trainer.files import COREML_FILE, INT8_MODEL_FILE, MODEL_FILE
 
 CATEGORY_NAME_MAX_LENGTH = 100
 # What a fast run's metrics say of its head's choice, in the order TrainConfig takes it.
@@ -623,6 +624,15 @@ class TrainingRun(models.Model):
     # server passes it to the model, and the model zip's model.json carries it, so that
     # changing it needs no new model files.
     operating_threshold = models.FloatField(default=0.0, validators=[check_operating_threshold])
+    # The codes of the images its evaluation held out (every image, after a k-fold
+    # cross-validation): the other formats of its model are measured on them.
+    held_out = models.JSONField(default=list)
+    # How each other format of its model agrees with model.onnx (trainer/formats.py's
+    # report), once the packaging job has built them beside it; {} before.
+    formats = models.JSONField(default=dict)
+    # Whether the server answers with the int8 model (a person's choice, where the
+    # formats offer one); its model zip's predict.py then runs it too.
+    serves_int8 = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -729,9 +739,28 @@ class TrainingRun(models.Model):
     @property
     def export_file(self):
         """The model zip a person downloads, packaged by a job once the run is ready, one
-        per operating point: a stored file never changes under its name, so a zip stored
-        under this one was packaged at this point."""
-        return f"{self.model_folder}/export-{self.operating_threshold!r}.zip"
+        per operating point and served model: a stored file never changes under its name,
+        so a zip stored under this one was packaged at this point, for this model."""
+        served = "int8" if self.serves_int8 else "float"
+        return f"{self.model_folder}/export-{self.operating_threshold!r}-{served}.zip"
+
+    @property
+    def served_file(self):
+        """The model file the server answers with."""
+        return INT8_MODEL_FILE if self.serves_int8 else MODEL_FILE
+
+    def format_entry(self, file):
+        """The formats report's entry of file if the run's model has it, else None."""
+        entries = self.formats.get("formats", [])
+        return next((e for e in entries if e["file"] == file and e.get("offered", True)), None)
+
+    @property
+    def offers_int8(self):
+        return self.format_entry(INT8_MODEL_FILE) is not None
+
+    @property
+    def has_core_ml(self):
+        return self.format_entry(COREML_FILE) is not None
 
     @property
     def operating_point(self):
@@ -793,7 +822,7 @@ class TrainingRun(models.Model):
             heartbeat=timezone.now(),
         )
 
-    def finish(self, metrics, misclassified, model_folder, operating_threshold):
+    def finish(self, metrics, misclassified, held_out, model_folder, operating_threshold):
         """Ready at its first operating point, and the task's active model, in one
         transaction."""
         now = timezone.now()
@@ -805,6 +834,7 @@ class TrainingRun(models.Model):
                 eta_seconds=0,
                 metrics=metrics,
                 misclassified=misclassified,
+                held_out=held_out,
                 model_folder=model_folder,
                 operating_threshold=operating_threshold,
                 finished=now,
@@ -853,11 +883,13 @@ class TrainingRun(models.Model):
             self.task.refresh_from_db(fields=["active_run", "updated"])
         return activated
 
-    def packaged(self, threshold):
-        """The zip packaged at threshold is stored; it is the run's while the run's
-        operating point is still that one."""
+    def packaged(self, threshold, serves_int8):
+        """The zip packaged at threshold, serving int8 or not, is stored; it is the run's
+        while the run's choices are still those."""
         return self._change(
-            models.Q(status=self.Status.READY, operating_threshold=threshold),
+            models.Q(
+                status=self.Status.READY, operating_threshold=threshold, serves_int8=serves_int8
+            ),
             export_ready=True,
             export_failure="",
         )
@@ -869,6 +901,22 @@ class TrainingRun(models.Model):
         return self._change(
             models.Q(status=self.Status.READY),
             operating_threshold=threshold,
+            export_ready=False,
+            export_failure="",
+        )
+
+    def formats_built(self, report):
+        """The other formats of its model are stored beside it, measured as report says."""
+        return self._change(models.Q(status=self.Status.READY), formats=report)
+
+    def choose_served_model(self, int8):
+        """A ready run answers with its int8 model (int8 True, where its formats offer
+        one) or with model.onnx from now on; its model zip is packaged again."""
+        if int8 and not self.offers_int8:
+            return False
+        return self._change(
+            models.Q(status=self.Status.READY),
+            serves_int8=int8,
             export_ready=False,
             export_failure="",
         )

@@ -17,8 +17,8 @@ from trainer.runtime import cached_graph
 
 
 @lru_cache(maxsize=16)
-def _load(model_path):
-    return predict.load(model_path, threads=settings.VIZE_INFERENCE_THREADS)
+def _load(model_path, model_file):
+    return predict.load(model_path, threads=settings.VIZE_INFERENCE_THREADS, model_file=model_file)
 
 
 @lru_cache(maxsize=1)
@@ -59,8 +59,9 @@ def classify(run, images):
     """Predictions of a ready run for images (file objects or paths), in order, at the
     run's operating point (which its model zip carries too). The caller holds the
     inference slot."""
-    model = local_folder(run.model_folder, (trainer.MODEL_FILE, trainer.DESCRIPTION_FILE))
-    return _load(model).predict(images, threshold=run.operating_threshold)
+    served = run.served_file  # model.onnx, or its int8 form where a person chose it
+    model = local_folder(run.model_folder, (served, trainer.DESCRIPTION_FILE))
+    return _load(model, served).predict(images, threshold=run.operating_threshold)
 
 
 def classify_general(images, top=5):

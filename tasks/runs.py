@@ -249,6 +249,17 @@ def choose_operating_point(run, threshold):
     return True
 
 
+def choose_served_model(run, int8):
+    """The one rule of the pages and the API: a ready run answers with its int8 model
+    (int8 True, where its formats offer one) or with model.onnx, on the server at once,
+    and in its model zip's predict.py once packaged again. False for a run that is not
+    ready, or has no int8 model to offer."""
+    if not run.choose_served_model(int8):
+        return False
+    package_in_background(run)
+    return True
+
+
 @dataclass
 class ModelZip:
     """A ready run's model zip, as tasks/zips.py asks for it: packaged by a job once the

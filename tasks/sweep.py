@@ -72,7 +72,7 @@ def referenced(storage, report):
         kept_folders.append(f"{run.storage_folder}/")
         if run.status != TrainingRun.Status.READY:
             continue
-        for name in (trainer.MODEL_FILE, trainer.DESCRIPTION_FILE):
+        for name in dict.fromkeys((trainer.MODEL_FILE, run.served_file, trainer.DESCRIPTION_FILE)):
             if not storage.exists(f"{run.model_folder}/{name}"):
                 report.missing.append(f"model of run {run.code}: {run.model_folder}/{name}")
     return kept_files, tuple(kept_folders)

@@ -71,6 +71,11 @@ urlpatterns = [
         name="run_operating_point",
     ),
     path(
+        "tasks/<uuid:task_code>/runs/<uuid:run_code>/served-model/",
+        views.run_served_model,
+        name="run_served_model",
+    ),
+    path(
         "tasks/<uuid:task_code>/runs/<uuid:run_code>/activate/",
         views.run_activate,
         name="run_activate",

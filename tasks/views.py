@@ -28,6 +28,7 @@ from tasks.forms import (
     MoveForm,
     OperatingPointForm,
     SelectionForm,
+    ServedModelForm,
     TaskForm,
     TrainForm,
     WebhookForm,
@@ -43,6 +44,7 @@ from tasks.models import (
     Webhook,
 )
 from tasks.throttling import Throttled
+from trainer.files import INT8_MODEL_FILE, MODEL_FILE
 
 
 def owned_task(request, task_code):
@@ -527,6 +529,8 @@ def run_detail(request, task_code, run_code):
         "mistakes": mistakes(task, run),
         "confusion": confusion_rows(run),
         "operating_points": operating_choices(run),
+        "formats": format_rows(run),
+        "categories_by_name": {c.name: c for c in task.categories.all()},
         **sidebar_context(task),
     }
     if not run.is_active:
@@ -615,6 +619,23 @@ def operating_choices(run):
     return rows
 
 
+def format_rows(run):
+    """The formats of a ready run's model as its report measured them, each marked with
+    whether it is in the model zip, whether a person may choose it to answer (model.onnx,
+    and int8 where offered) and whether it answers now."""
+    choosable = {MODEL_FILE, INT8_MODEL_FILE} if run.offers_int8 else set()
+    return [
+        {
+            **entry,
+            "offered": entry.get("offered", True),
+            "choice": "int8" if entry["file"] == INT8_MODEL_FILE else "float",
+            "choosable": entry["file"] in choosable,
+            "served": entry["file"] == run.served_file,
+        }
+        for entry in run.formats.get("formats", [])
+    ]
+
+
 @require_POST
 def run_operating_point(request, task_code, run_code):
     task = owned_task(request, task_code)
@@ -631,6 +652,24 @@ def run_operating_point(request, task_code, run_code):
     else:
         messages.error(request, "Only a ready run answers: its operating point waits for it.")
     return redirect(f"{run.get_absolute_url()}#operating-point")
+
+
+@require_POST
+def run_served_model(request, task_code, run_code):
+    task = owned_task(request, task_code)
+    run = owned_run(task, run_code)
+    form = ServedModelForm(request.POST, run=run)
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+    elif form.save():
+        messages.success(
+            request,
+            f"Saved: {run.served_file} answers from now on, here, in the API and in the "
+            "model zip's predict.py.",
+        )
+    else:
+        messages.error(request, "Only a ready run whose int8 model kept its answers serves it.")
+    return redirect(f"{run.get_absolute_url()}#formats")
 
 
 @require_POST

@@ -20,9 +20,10 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from tasks import imports, predictions, runs
+from tasks import downloads, imports, predictions, runs, zips
 from tasks.models import ApiKey, Task
 from tasks.throttling import Throttled, classify_rate
+from trainer.files import COREML_FILE
 
 MB = 1024 * 1024
 # IBM's limits: per example zip, per training call, per classify zip.
@@ -119,7 +120,7 @@ def classifier_json(task, verbose=True):
         created=timestamp(task.created),
         updated=timestamp(task.updated),
         classes=[{"class": c.name} for c in task.categories.filter(is_negative=False)],
-        core_ml_enabled=False,  # see core_ml_model
+        core_ml_enabled=bool(task.active_run and task.active_run.has_core_ml),
     )
     if status == "failed":
         answer["explanation"] = last.reason if last else "Training did not start."
@@ -268,14 +269,38 @@ def classifier(request, classifier_id):
 
 @watson_view(["GET"])
 def core_ml_model(request, classifier_id):
-    owned_classifier(request, classifier_id)
-    raise WatsonError(
-        501,
-        "Core ML models are not available from this server: coremltools 9.0 cannot convert "
-        "the TensorFlow-style 'same' padding of these EfficientNet-Lite networks. Download "
-        "the ONNX and TorchScript export from the task's page, or GET "
-        "/api/v1/tasks/{task}/export.",
+    """The active model as Core ML (trainer/coreml.py), converted with its other formats
+    when its model zip is packaged; until then 202 with Retry-After, as /api/v1's
+    export answers while it packages."""
+    task = owned_classifier(request, classifier_id)
+    run = task.active_run
+    if run is None:
+        raise WatsonError(404, f"Classifier {classifier_id} has no trained model yet.")
+    if not run.has_core_ml:
+        state = zips.ask(runs.ModelZip(run))
+        if state is zips.Built.READY:  # packaged without formats
+            raise WatsonError(
+                404, f"Classifier {classifier_id} has no Core ML model: its photos were deleted."
+            )
+        if state is zips.Built.FAILED:
+            raise WatsonError(503, run.export_failure)
+        response = JsonResponse(
+            {
+                "code": 202,
+                "error": "The Core ML model is being converted; try again in a few seconds.",
+            },
+            status=202,
+        )
+        response["Retry-After"] = "5"
+        return response
+    response = downloads.stored_file(
+        f"{run.model_folder}/{COREML_FILE}",
+        "application/octet-stream",
+        True,
+        f"{classifier_id}.mlmodel",
     )
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @watson_view(["GET", "POST"])

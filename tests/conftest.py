@@ -175,13 +175,15 @@ def shapes_task(task):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 MB tmpfs mounted for the test, so that a full disk is a real ENOSPC from the
-    kernel. Mounting needs root (CI runs as root); as a normal user these tests skip."""
+    """A 128 MB tmpfs mounted for the test, so that a full disk is a real ENOSPC from the
+    kernel: room for a Lite0 run's folder with its other formats and model zip (about
+    90 MB), and no more. Mounting needs root (CI runs as root); as a normal user these
+    tests skip."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs for a full disk needs root")
     mount = tmp_path / "small-disk"
     mount.mkdir()
-    subprocess.run(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mount], check=True)
+    subprocess.run(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", mount], check=True)
     yield mount
     subprocess.run(["/usr/bin/umount", "--lazy", mount], check=True)
 

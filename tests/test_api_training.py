@@ -101,8 +101,11 @@ def test_a_task_goes_from_zip_to_model_through_the_api(
     assert api.get(f"{V1}/tasks/{task}/runs/{run}").json()["export_ready"] is True
     folder = exported(api, task, tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == [
+        "formats.json",
         "labels.json",
+        "model.int8.onnx",
         "model.json",
+        "model.mlmodel",
         "model.onnx",
         "model.torchscript.pt",
         "model_card.md",
@@ -238,7 +241,7 @@ def test_a_changed_operating_point_packages_the_model_zip_again(
     assert description["operating_point"] == {"threshold": 0.75}
     assert "below 0.75 (the operating point)" in (folder / "model_card.md").read_text()
     _, stored = default_storage.listdir(f"tasks/{task}/runs/{run}")
-    assert [name for name in stored if name.endswith(".zip")] == ["export-0.75.zip"]
+    assert [name for name in stored if name.endswith(".zip")] == ["export-0.75-float.zip"]
 
 
 def test_the_page_download_serves_the_same_zip(owner_client, api, trained):

@@ -63,14 +63,14 @@ def test_a_queued_run_is_claimed_once(queued):
 def test_a_cancelled_run_takes_no_report_and_does_not_finish(queued):
     assert queued.cancel()
     assert not queued.report("fitting", 50, 3)
-    assert not queued.finish({"accuracy": 1.0}, [], "models/x", 0.9)
+    assert not queued.finish({"accuracy": 1.0}, [], [], "models/x", 0.9)
     queued.refresh_from_db()
     assert (queued.status, queued.model_folder) == ("cancelled", "")
 
 
 def test_a_finished_run_answers_for_its_task_and_can_no_longer_fail(queued):
     assert queued.claim()
-    assert queued.finish({"accuracy": 0.9}, [], "models/x", 0.9)
+    assert queued.finish({"accuracy": 0.9}, [], [], "models/x", 0.9)
     assert not queued.fail("too late")
     queued.task.refresh_from_db()
     assert queued.task.active_run == queued
@@ -94,7 +94,7 @@ def test_a_failed_packaging_is_retried_once_per_request(ready):
     assert ready.packaging_failed("The model zip could not be packaged: disk full.")
     assert ready.retry_packaging()
     assert not ready.retry_packaging()
-    assert ready.packaged(ready.operating_threshold)
+    assert ready.packaged(ready.operating_threshold, ready.serves_int8)
     assert not ready.packaging_failed("late news from an older job")
     ready.refresh_from_db()
     assert (ready.export_ready, ready.export_failure) == (True, "")

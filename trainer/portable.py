@@ -108,9 +108,12 @@ def main(arguments=None):
     options = parser.parse_args(arguments)
     labels = json.loads((options.model / "labels.json").read_text())
     preprocessing = SimpleNamespace(**json.loads((options.model / "preprocess.json").read_text()))
-    threshold = operating_threshold(json.loads((options.model / "model.json").read_text()))
+    description = json.loads((options.model / "model.json").read_text())
+    threshold = operating_threshold(description)
+    # The file the server answers with: model.onnx, or its int8 form where a person chose it.
+    served = description.get("served", "model.onnx")
     session = onnxruntime.InferenceSession(
-        str(options.model / "model.onnx"), providers=["CPUExecutionProvider"]
+        str(options.model / served), providers=["CPUExecutionProvider"]
     )
     failed = False
     for path in options.images:

@@ -70,13 +70,14 @@ def as_rgb(image):
     return to_rgb(image) if isinstance(image, Image.Image) else load_rgb(image)
 
 
-def load(model_dir, threads=None):
-    """The model a training run wrote into model_dir; threads per run (all cores by
-    default: a server running several at once does better with one each)."""
+def load(model_dir, threads=None, model_file=MODEL_FILE):
+    """The model a training run wrote into model_dir (model_file: its int8 form, say);
+    threads per run (all cores by default: a server running several at once does
+    better with one each)."""
     model_dir = Path(model_dir)
     description = json.loads((model_dir / DESCRIPTION_FILE).read_text())
     return Predictor(
-        model_dir / MODEL_FILE,
+        model_dir / model_file,
         description["classes"],
         Preprocessing.from_dict(description["preprocessing"]),
         negative=description["negative"],

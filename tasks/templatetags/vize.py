@@ -18,3 +18,16 @@ def seconds(value):
     if total < 90:
         return f"{total:.0f} s" if total >= 10 else f"{total:.1f} s"
     return f"{total / 60:.0f} min"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key)
+
+
+@register.filter
+def score_difference(value):
+    """The largest difference between two models' scores: 0, "< 0.0001", or 4 places."""
+    if value == 0:
+        return "0"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
