@@ -130,7 +130,8 @@ def package_run(run_id):
         store_model_zip(run, threshold)
     # Else the choices changed meanwhile: the change, or the next download, packages again.
     if run.packaged(threshold, int8):
-        older = [f"{run.model_folder}/{name}" for name in stored_names(run) if name.endswith(".zip")]
+        zips_now = [name for name in stored_names(run) if name.endswith(".zip")]
+        older = [f"{run.model_folder}/{name}" for name in zips_now]
         delete_files(default_storage, [name for name in older if name != run.export_file])
 
 
