@@ -210,7 +210,7 @@ def test_an_int8_model_that_agrees_too_little_is_measured_and_left_out(
     with zipfile.ZipFile(export.package(folder, tmp_path / "m.zip", "Shapes", 0.5)) as archive:
         assert INT8_MODEL_FILE not in archive.namelist()
         card = archive.read("model_card.md").decode()
-    assert f"`{INT8_MODEL_FILE}` (ONNX, int8) is not included" in card
+    assert f"`{INT8_MODEL_FILE}` (ONNX int8) is not included" in card
 
 
 def test_the_model_card_lists_every_format_in_the_zip_with_its_agreement(fast_model, tmp_path):
