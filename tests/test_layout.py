@@ -94,7 +94,7 @@ def pages(owner, shapes_task):
     """Each page to look at: its path and who is signed in. The task has photos in two
     categories and in Unsorted; the list also holds a task with a very long name."""
     add_images(shapes_task, None, 2)
-    Task.objects.create(owner=owner, name="Ripe, unripe or rotten " * 4 + "bananasandplantains" * 3)
+    Task.objects.create(owner=owner, name="Ripe, unripe or rotten " * 3 + "bananasandplantains" * 1)
     task_url = shapes_task.get_absolute_url()
     return {
         "home": ("/", None),

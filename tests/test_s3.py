@@ -68,7 +68,7 @@ def test_photos_and_the_model_are_stored_in_the_bucket(api, bucket, trained_on_s
     assert sum(key.startswith(f"tasks/{task}/images/") for key in stored) == 12
     assert sum(key.startswith(f"tasks/{task}/thumbnails/") for key in stored) == 12
     threshold = api.get(f"{V1}/tasks/{task}/runs/{run}").json()["operating_point"]["threshold"]
-    for name in ("model.onnx", "model.json", f"export-{threshold!r}.zip"):
+    for name in ("model.onnx", "model.json", f"export-{threshold!r}-float.zip"):
         assert f"tasks/{task}/runs/{run}/{name}" in stored
     assert not media_root.exists() or not any(media_root.rglob("*.*"))
 
