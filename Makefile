@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean messages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 PORT ?= 8000
 
 run: $(STAMP)
+	$(BIN)/python manage.py compile_translations
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py prepare_models
@@ -33,8 +34,19 @@ $(CHROMIUM):
 		exit 1; \
 	fi
 
+# tests/conftest.py compiles the translation catalogues first.
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Gathers the marked strings of the pages (django.po) and of static/*.js (djangojs.po)
+# into locale/'s catalogues. Needs GNU gettext (apt-get install gettext); compiling them
+# does not (compile_translations uses Babel).
+LANGUAGE_FLAGS := --locale fr --locale zh_Hans --no-obsolete
+IGNORED := --ignore .venv --ignore var --ignore bench --ignore tests --ignore 'static/vendor/*'
+
+messages: $(STAMP)
+	$(BIN)/python manage.py makemessages $(LANGUAGE_FLAGS) $(IGNORED)
+	$(BIN)/python manage.py makemessages --domain djangojs $(LANGUAGE_FLAGS) $(IGNORED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

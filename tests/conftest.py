@@ -3,6 +3,7 @@ import subprocess
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rq import SimpleWorker
@@ -10,6 +11,12 @@ from rq import SimpleWorker
 from tasks.models import Task
 from tests.helpers import V1, add_images, add_pictures, shapes_zip
 from vizeapp import embedded_redis
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """The .mo files are built from locale/'s catalogues, never committed."""
+    call_command("compile_translations", verbosity=0)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from tasks import api, watson
-from vizeapp import accounts
+from vizeapp import accounts, languages
 
 urlpatterns = [
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -20,6 +20,8 @@ urlpatterns = [
     ),
     path("accounts/api-keys/", accounts.api_keys, name="api_keys"),
     path("accounts/api-keys/<int:key_id>/revoke/", accounts.api_key_revoke, name="api_key_revoke"),
+    path("language/", languages.switch_language, name="set_language"),
+    path("jsi18n/", languages.javascript_catalog, name="javascript_catalog"),
     path("api/v1/", api.urls()),
     path("visual-recognition/api/v3/classifiers", watson.classifiers, name="watson_classifiers"),
     path(
