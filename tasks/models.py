@@ -20,6 +20,7 @@ from django.db.models.functions import Cast, Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import pgettext_lazy
 
 from tasks import near_copies
 from trainer.backbones import FEATURES_VERSION
@@ -580,13 +581,15 @@ class TrainingRun(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        EMBEDDING = "embedding", "Reading the images"
-        EVALUATING = "evaluating", "Measuring accuracy"
-        FITTING = "fitting", "Fitting the model"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", pgettext_lazy("run status", "Queued")
+        EMBEDDING = "embedding", pgettext_lazy("run status", "Reading the images")
+        EVALUATING = "evaluating", pgettext_lazy("run status", "Measuring accuracy")
+        FITTING = "fitting", pgettext_lazy("run status", "Fitting the model")
+        READY = "ready", pgettext_lazy("run status", "Ready")
+        FAILED = "failed", pgettext_lazy("run status", "Failed")
+        CANCELLED = "cancelled", pgettext_lazy("run status", "Cancelled")
+
+    CANCELLED_REASON = "Cancelled."
 
     ACTIVE = (Status.QUEUED, Status.EMBEDDING, Status.EVALUATING, Status.FITTING)
     WORKING = (Status.EMBEDDING, Status.EVALUATING, Status.FITTING)  # claimed by a job
@@ -867,7 +870,7 @@ class TrainingRun(models.Model):
         return self._change(
             models.Q(status__in=self.ACTIVE),
             status=self.Status.CANCELLED,
-            reason="Cancelled.",
+            reason=self.CANCELLED_REASON,
             finished=timezone.now(),
         )
 

@@ -48,6 +48,11 @@ TIMED_OUT = (
 )
 
 
+QUEUE_UNAVAILABLE = "The job queue is unavailable, so the run could not start. Try again."
+JOB_LOST = "The job was lost from the queue before it started."
+WORKER_SILENT = "The worker stopped reporting (it was killed, ran out of memory or restarted)."
+
+
 class TrainingRefused(Exception):
     pass
 
@@ -182,7 +187,7 @@ def enqueue(run):
             failure_ttl=86400,
         )
     except RedisError as error:
-        run.fail("The job queue is unavailable, so the run could not start. Try again.")
+        run.fail(QUEUE_UNAVAILABLE)
         raise QueueUnavailable(str(error)) from error
 
 
@@ -389,11 +394,7 @@ def reconcile(runs):
             continue
         if job_is_alive(job, run):
             continue
-        reason = (
-            "The job was lost from the queue before it started."
-            if run.status == TrainingRun.Status.QUEUED
-            else "The worker stopped reporting (it was killed, ran out of memory or restarted)."
-        )
+        reason = JOB_LOST if run.status == TrainingRun.Status.QUEUED else WORKER_SILENT
         if not run.fail(reason):
             run.refresh_from_db()
 

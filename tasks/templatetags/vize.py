@@ -1,14 +1,36 @@
 from django import template
+from django.utils import dateformat, formats, timezone
+from django.utils.translation import gettext, pgettext_lazy
+
+from tasks import stored_texts
 
 register = template.Library()
+
+# The ways pages write a moment, each in the reader's language ("2 Dec 2026" in English,
+# "2026年12月2日" in Chinese): Django's date format characters, translated as a whole.
+MOMENTS = {
+    "day": pgettext_lazy("date format", "j M Y"),
+    "minute": pgettext_lazy("date format", "j M Y, H:i"),
+    "recent": pgettext_lazy("date format", "j M, H:i"),
+    "second": pgettext_lazy("date format", "j M, H:i:s"),
+}
+
+
+@register.filter
+def when(value, style):
+    """A date and time in the reader's language and the site's time zone."""
+    if not value:
+        return ""
+    return dateformat.format(timezone.localtime(value), str(MOMENTS[style]))
 
 
 @register.filter
 def percent(value, digits=1):
-    """0.9673 -> "96.7 %"."""
+    """0.9673 -> "96.7 %" ("96,7 %" in French, "96.7%" in Chinese)."""
     if value is None or value == "":
         return "–"
-    return f"{float(value) * 100:.{digits}f} %"
+    number = formats.number_format(float(value) * 100, int(digits))
+    return gettext("%(number)s %%") % {"number": number}
 
 
 @register.filter
@@ -16,8 +38,21 @@ def seconds(value):
     """A duration or a number of seconds, as a person says it."""
     total = value.total_seconds() if hasattr(value, "total_seconds") else float(value or 0)
     if total < 90:
-        return f"{total:.0f} s" if total >= 10 else f"{total:.1f} s"
-    return f"{total / 60:.0f} min"
+        number = formats.number_format(total, 0 if total >= 10 else 1)
+        return gettext("%(number)s s") % {"number": number}
+    return gettext("%(number)s min") % {"number": formats.number_format(total / 60, 0)}
+
+
+@register.filter
+def translated(text):
+    """A run's stored reason or evaluation method, in the reader's language."""
+    return stored_texts.translated(text)
+
+
+@register.filter
+def mode_name(mode):
+    """fast -> "fast mode", in the reader's language."""
+    return stored_texts.MODE_NAMES.get(mode, mode)
 
 
 @register.filter
@@ -30,4 +65,4 @@ def score_difference(value):
     """The largest difference between two models' scores: 0, "< 0.0001", or 4 places."""
     if value == 0:
         return "0"
-    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+    return "< " + formats.number_format(0.0001, 4) if value < 1e-4 else formats.number_format(value, 4)
