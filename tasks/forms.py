@@ -2,32 +2,27 @@ import uuid
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
-from tasks import imports, runs, sidebar
+from tasks import imports, runs, sidebar, trainer_words
 from tasks.models import Category, Task, check_operating_threshold
-from trainer.choices import (
-    BASE_MODELS,
-    DEFAULT_BASE_MODEL,
-    DEFAULT_MODE,
-    DEFAULT_TIME_BUDGET,
-    MODES,
-    TIME_BUDGETS,
-)
+from trainer.choices import DEFAULT_BASE_MODEL, DEFAULT_MODE, DEFAULT_TIME_BUDGET
 
 
 class TaskForm(forms.ModelForm):
     class Meta:
         model = Task
         fields = ["name"]
-        widgets = {"name": forms.TextInput(attrs={"placeholder": "e.g. Ants or bees"})}
+        widgets = {"name": forms.TextInput(attrs={"placeholder": _("e.g. Ants or bees")})}
 
 
 class CategoryForm(forms.ModelForm):
     class Meta:
         model = Category
         fields = ["name", "is_negative"]
-        widgets = {"name": forms.TextInput(attrs={"placeholder": "New category"})}
-        error_messages = {"name": {"required": "Give the category a name."}}
+        widgets = {"name": forms.TextInput(attrs={"placeholder": _("New category")})}
+        error_messages = {"name": {"required": _("Give the category a name.")}}
 
     def __init__(self, *args, task, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,7 +32,9 @@ class CategoryForm(forms.ModelForm):
         name = self.cleaned_data["name"].strip()
         clash = self.task.categories.filter(name__iexact=name).exclude(pk=self.instance.pk)
         if clash.exists():
-            raise ValidationError(f"This task already has a category named “{name}”.")
+            raise ValidationError(
+                gettext("This task already has a category named “%(name)s”.") % {"name": name}
+            )
         return name
 
     def clean_is_negative(self):
@@ -45,7 +42,8 @@ class CategoryForm(forms.ModelForm):
         others = self.task.categories.filter(is_negative=True).exclude(pk=self.instance.pk)
         if negative and others.exists():
             raise ValidationError(
-                f"“{others.first().name}” already holds the negative examples of this task."
+                gettext("“%(name)s” already holds the negative examples of this task.")
+                % {"name": others.first().name}
             )
         return negative
 
@@ -61,11 +59,11 @@ class ImageCodesField(forms.Field):
         try:
             return [uuid.UUID(code) for code in value or []]
         except ValueError:
-            raise ValidationError("That is not a list of image codes.") from None
+            raise ValidationError(gettext("That is not a list of image codes.")) from None
 
     def validate(self, value):
         if self.required and not value:
-            raise ValidationError("Select some photos first.")
+            raise ValidationError(gettext("Select some photos first."))
 
 
 class SelectionForm(forms.Form):
@@ -91,7 +89,7 @@ class AcceptSuggestionsForm(forms.Form):
         min_value=0,
         max_value=100,
         initial=90,
-        error_messages={"invalid": "Give the lowest score to accept, from 0 to 100 %."},
+        error_messages={"invalid": _("Give the lowest score to accept, from 0 to 100 %.")},
     )
 
     def __init__(self, *args, task, **kwargs):
@@ -115,7 +113,7 @@ class DuplicateGroupForm(forms.Form):
 
     group = forms.IntegerField()
     action = forms.ChoiceField(
-        choices=[(KEEP_ONE, "Keep one"), (KEEP_ALL, "Keep all"), (MOVE, "Move")]
+        choices=[(KEEP_ONE, _("Keep one")), (KEEP_ALL, _("Keep all")), (MOVE, _("Move"))]
     )
     image = forms.UUIDField(required=False)
     category = forms.CharField(required=False)
@@ -128,7 +126,7 @@ class DuplicateGroupForm(forms.Form):
         number = self.cleaned_data["group"]
         found = [group for group in self.task.duplicate_groups() if group.number == number]
         if not found:
-            raise ValidationError("That group of near-copies is no longer there.")
+            raise ValidationError(gettext("That group of near-copies is no longer there."))
         return found[0]
 
     def clean(self):
@@ -137,15 +135,15 @@ class DuplicateGroupForm(forms.Form):
         if group and action == self.KEEP_ONE:
             kept = [image for image in group.images if image.code == cleaned.get("image")]
             if not kept:
-                raise ValidationError("Choose the photo to keep.")
+                raise ValidationError(gettext("Choose the photo to keep."))
             cleaned["image"] = kept[0]
         if group and action == self.MOVE:
             try:
                 destination = sidebar.entry(self.task, cleaned.get("category") or "")
             except sidebar.UnknownEntry:
-                raise ValidationError("Choose the category to move them to.") from None
+                raise ValidationError(gettext("Choose the category to move them to.")) from None
             if destination == sidebar.ALL:
-                raise ValidationError("Choose the category to move them to.")
+                raise ValidationError(gettext("Choose the category to move them to."))
             cleaned["category"] = destination if isinstance(destination, Category) else None
         return cleaned
 
@@ -155,14 +153,22 @@ class DuplicateGroupForm(forms.Form):
         if action == self.KEEP_ONE:
             kept = self.cleaned_data["image"]
             deleted = group.keep_only(kept)
-            copies = "near-copy" if deleted == 1 else "near-copies"
-            return f"Kept {kept.display_name}; deleted {deleted} {copies}."
+            return ngettext(
+                "Kept %(name)s; deleted %(count)s near-copy.",
+                "Kept %(name)s; deleted %(count)s near-copies.",
+                deleted,
+            ) % {"name": kept.display_name, "count": deleted}
         if action == self.KEEP_ALL:
             group.keep_all()
-            return f"Kept all {len(group.images)} photos: they are no longer shown as copies."
+            return gettext("Kept all %(count)s photos: they are no longer shown as copies.") % {
+                "count": len(group.images)
+            }
         destination = self.cleaned_data["category"]
         group.move_to(destination)
-        return f"Moved {len(group.images)} photos to {destination or 'Unsorted'}."
+        return gettext("Moved %(count)s photos to %(where)s.") % {
+            "count": len(group.images),
+            "where": destination or gettext("Unsorted"),
+        }
 
 
 def destination(task, key):
@@ -173,12 +179,12 @@ def destination(task, key):
     except sidebar.UnknownEntry:
         chosen = None
     if not sidebar.is_destination(chosen):
-        raise ValidationError("That category is not in this task.")
+        raise ValidationError(gettext("That category is not in this task."))
     return None if chosen == sidebar.UNSORTED else chosen
 
 
 class MoveForm(SelectionForm):
-    category = forms.CharField(error_messages={"required": "Choose where to move them."})
+    category = forms.CharField(error_messages={"required": _("Choose where to move them.")})
 
     def clean_category(self):
         return destination(self.task, self.cleaned_data["category"])
@@ -194,8 +200,8 @@ class AddPhotoForm(forms.Form):
 
     ADDED, MOVED, ALREADY, REJECTED = "added", "moved", "already", "rejected"
 
-    photo = forms.FileField(error_messages={"required": "Choose the photo to add."})
-    category = forms.CharField(error_messages={"required": "Choose the category to add it to."})
+    photo = forms.FileField(error_messages={"required": _("Choose the photo to add.")})
+    category = forms.CharField(error_messages={"required": _("Choose the category to add it to.")})
 
     def __init__(self, *args, task, **kwargs):
         super().__init__(*args, **kwargs)
@@ -204,7 +210,7 @@ class AddPhotoForm(forms.Form):
     def clean_photo(self):
         photo = self.cleaned_data["photo"]
         if imports.is_zip(photo):
-            raise ValidationError("Add one photo at a time, not a zip.")
+            raise ValidationError(gettext("Add one photo at a time, not a zip."))
         return photo
 
     def clean_category(self):
@@ -213,18 +219,28 @@ class AddPhotoForm(forms.Form):
     def save(self):
         """(what happened: one of ADDED, MOVED, ALREADY, REJECTED; a sentence that says it)."""
         category = self.cleaned_data["category"]
-        where = category or "Unsorted"
+        where = category or gettext("Unsorted")
         report = imports.import_files(self.task, [self.cleaned_data["photo"]], category=category)
         (sent,) = report.files
         if sent.outcome == "rejected":
             return self.REJECTED, f"{sent.name}: {sent.reason}"
         if sent.outcome == "added":
-            return self.ADDED, f"Added {sent.name} to {where}."
+            return self.ADDED, gettext("Added %(name)s to %(where)s.") % {
+                "name": sent.name,
+                "where": where,
+            }
         stored = sent.image
         if stored.category == category:
-            return self.ALREADY, f"{sent.name} is already in {where}."
+            return self.ALREADY, gettext("%(name)s is already in %(where)s.") % {
+                "name": sent.name,
+                "where": where,
+            }
         self.task.images.filter(pk=stored.pk).move_to(category)
-        return self.MOVED, f"Moved {sent.name} from {stored.category or 'Unsorted'} to {where}."
+        return self.MOVED, gettext("Moved %(name)s from %(origin)s to %(where)s.") % {
+            "name": sent.name,
+            "origin": stored.category or gettext("Unsorted"),
+            "where": where,
+        }
 
 
 class OperatingPointForm(forms.Form):
@@ -232,7 +248,7 @@ class OperatingPointForm(forms.Form):
 
     threshold = forms.FloatField(
         validators=[check_operating_threshold],
-        error_messages={"required": "Choose when the model should answer."},
+        error_messages={"required": _("Choose when the model should answer.")},
     )
 
     def __init__(self, *args, run, **kwargs):
@@ -250,7 +266,7 @@ class ServedModelForm(forms.Form):
 
     model = forms.ChoiceField(
         choices=[("float", "float32"), ("int8", "int8")],
-        error_messages={"required": "Choose the model that answers."},
+        error_messages={"required": _("Choose the model that answers.")},
     )
 
     def __init__(self, *args, run, **kwargs):
@@ -279,14 +295,14 @@ class TrainForm(forms.Form):
     """The training panel: the choices of trainer/choices.py, with their defaults."""
 
     base_model = choice_field(
-        [(name, base.label) for name, base in BASE_MODELS.items()], DEFAULT_BASE_MODEL
+        trainer_words.BASE_MODEL_CHOICES, DEFAULT_BASE_MODEL, label=_("Base model")
     )
-    mode = choice_field([(name, mode.label) for name, mode in MODES.items()], DEFAULT_MODE)
+    mode = choice_field(trainer_words.MODE_CHOICES, DEFAULT_MODE, label=_("Mode"))
     time_budget = choice_field(
-        list(TIME_BUDGETS.items()),
+        trainer_words.TIME_BUDGET_CHOICES,
         DEFAULT_TIME_BUDGET,
         coerce=int,
-        label="Time budget (accurate mode)",
+        label=_("Time budget (accurate mode)"),
     )
 
     def __init__(self, *args, task, **kwargs):
@@ -300,10 +316,12 @@ class TrainForm(forms.Form):
 
 class WebhookForm(forms.Form):
     url = forms.URLField(
-        label="URL",
+        label=_("URL"),
         max_length=500,
         assume_scheme="https",
         widget=forms.URLInput(attrs={"placeholder": "https://ci.example.org/hooks/vize"}),
-        help_text="Called when a run of this task is ready or fails. It must be reachable "
-        "on the internet: addresses inside this site's network are refused.",
+        help_text=_(
+            "Called when a run of this task is ready or fails. It must be reachable "
+            "on the internet: addresses inside this site's network are refused."
+        ),
     )

@@ -20,7 +20,7 @@ from django.db.models.functions import Cast, Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy, pgettext, pgettext_lazy
 
 from tasks import near_copies
 from trainer.backbones import FEATURES_VERSION
@@ -184,6 +184,19 @@ class DuplicateGroup:
         return self.photos().move_to(category)
 
 
+# "12 photos added, 3 moved": the first change names the photos, the others only count.
+FIRST_CHANGE = {
+    "added": ngettext_lazy("%(count)s photo added", "%(count)s photos added", "count"),
+    "moved": ngettext_lazy("%(count)s photo moved", "%(count)s photos moved", "count"),
+    "deleted": ngettext_lazy("%(count)s photo deleted", "%(count)s photos deleted", "count"),
+}
+LATER_CHANGES = {
+    "added": pgettext_lazy("photos", "%(count)s added"),
+    "moved": pgettext_lazy("photos", "%(count)s moved"),
+    "deleted": pgettext_lazy("photos", "%(count)s deleted"),
+}
+
+
 @dataclass(frozen=True)
 class PhotoChanges:
     """How a task's labelled photos differ from those a run trained on."""
@@ -206,11 +219,11 @@ class PhotoChanges:
             )
             if count
         ]
-        words = [f"{count} {verb}" for count, verb in done]
-        if words:
-            count = done[0][0]
-            words[0] = f"{count} photo{'' if count == 1 else 's'} {done[0][1]}"
-        return ", ".join(words)
+        words = [
+            (LATER_CHANGES if words_before else FIRST_CHANGE)[verb] % {"count": count}
+            for words_before, (count, verb) in enumerate(done)
+        ]
+        return pgettext("list separator", ", ").join(words)
 
 
 class Category(models.Model):
@@ -294,21 +307,24 @@ REVIEW_QUEUES = {
         # Labelled photos that a head which never saw them puts in another category.
         ReviewQueue(
             "mislabels",
-            "Suspected mislabels",
+            gettext_lazy("Suspected mislabels"),
             Q(category__isnull=False, suggestion__isnull=False, reviewed=False),
             "suggestion_score",
         ),
         # Unsorted photos whose suggestion barely leads the runner-up.
         ReviewQueue(
             "unsure",
-            "Unsure",
+            gettext_lazy("Unsure"),
             Q(category=None, suggestion_margin__lt=UNSURE_MARGIN),
             "suggestion_margin",
             ascending=True,
         ),
         # Photos far from every category's photos.
         ReviewQueue(
-            "outliers", "Outliers", Q(outlier_score__gt=1, reviewed=False), "outlier_score"
+            "outliers",
+            gettext_lazy("Outliers"),
+            Q(outlier_score__gt=1, reviewed=False),
+            "outlier_score",
         ),
     )
 }

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from redis.exceptions import RedisError
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -79,36 +80,57 @@ def readiness(task):
     if len(filled) < 2 or not any(not c.is_negative for c in filled):
         # One category and its negative examples make a model too ("discs or not").
         result.problems.append(
-            "Training needs at least two categories with images (one of them may be the "
-            "negative examples)."
+            gettext(
+                "Training needs at least two categories with images (one of them may be the "
+                "negative examples)."
+            )
         )
     for category in categories:
         if category.is_negative and not category.image_count:
             continue  # negative examples are optional
         if category.image_count < MIN_IMAGES:
             result.problems.append(
-                f"“{category.name}” has {category.image_count} image"
-                f"{'' if category.image_count == 1 else 's'}; each category needs at least "
-                f"{MIN_IMAGES} (add images or delete the category)."
+                ngettext(
+                    "“%(name)s” has %(count)s image; each category needs at least %(least)s "
+                    "(add images or delete the category).",
+                    "“%(name)s” has %(count)s images; each category needs at least %(least)s "
+                    "(add images or delete the category).",
+                    category.image_count,
+                )
+                % {"name": category.name, "count": category.image_count, "least": MIN_IMAGES}
             )
         elif category.image_count < FEW_IMAGES:
             result.warnings.append(
-                f"“{category.name}” has only {category.image_count} images; "
-                f"{FEW_IMAGES} or more give a better model."
+                gettext(
+                    "“%(name)s” has only %(count)s images; %(few)s or more give a better model."
+                )
+                % {"name": category.name, "count": category.image_count, "few": FEW_IMAGES}
             )
     counts = [c.image_count for c in positive if c.image_count]
     if len(counts) >= 2 and max(counts) > IMBALANCE * min(counts):
         biggest = max(positive, key=lambda c: c.image_count)
         smallest = min((c for c in positive if c.image_count), key=lambda c: c.image_count)
         result.warnings.append(
-            f"The categories are out of balance: “{biggest.name}” has {biggest.image_count} "
-            f"images, “{smallest.name}” {smallest.image_count}. The model will lean "
-            f"towards the bigger one."
+            gettext(
+                "The categories are out of balance: “%(biggest)s” has %(big)s images, "
+                "“%(smallest)s” %(small)s. The model will lean towards the bigger one."
+            )
+            % {
+                "biggest": biggest.name,
+                "big": biggest.image_count,
+                "smallest": smallest.name,
+                "small": smallest.image_count,
+            }
         )
     unsorted = task.unsorted_count()
     if unsorted:
         result.warnings.append(
-            f"{unsorted} image{'' if unsorted == 1 else 's'} in Unsorted will not be used."
+            ngettext(
+                "%(count)s image in Unsorted will not be used.",
+                "%(count)s images in Unsorted will not be used.",
+                unsorted,
+            )
+            % {"count": unsorted}
         )
     return result
 

@@ -6,6 +6,8 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
@@ -144,7 +146,7 @@ def task_rename(request, task_code):
     if form.is_valid():
         form.save()
     else:
-        messages.error(request, "A task needs a name of at most 100 characters.")
+        messages.error(request, _("A task needs a name of at most 100 characters."))
     return redirect(task)
 
 
@@ -153,7 +155,9 @@ def task_delete(request, task_code):
     if request.method == "POST":
         name = task.name
         task.delete_with_files()
-        messages.success(request, f"Deleted the task “{name}” and all its images.")
+        messages.success(
+            request, _("Deleted the task “%(name)s” and all its images.") % {"name": name}
+        )
         return redirect("tasks:list")
     return render(
         request,
@@ -168,7 +172,7 @@ def category_create(request, task_code):
     form = CategoryForm(request.POST, task=task)
     if form.is_valid():
         category = form.save()
-        messages.success(request, f"Added the category “{category.name}”.")
+        messages.success(request, _("Added the category “%(name)s”.") % {"name": category.name})
     else:
         messages.error(request, form_errors(form))
     return redirect(task)
@@ -199,7 +203,12 @@ def category_delete(request, task_code, category_code):
     runs.suggest_in_background(task.pk)
     messages.success(
         request,
-        f"Deleted the category “{category.name}”; its {images_count(moved)} are in Unsorted.",
+        ngettext(
+            "Deleted the category “%(name)s”; its %(count)s image is in Unsorted.",
+            "Deleted the category “%(name)s”; its %(count)s images are in Unsorted.",
+            moved,
+        )
+        % {"name": category.name, "count": moved},
     )
     return redirect(task)
 
@@ -210,7 +219,7 @@ def upload(request, task_code):
     target = sidebar_entry(task, request.POST.get("target", sidebar.UNSORTED))
     files = request.FILES.getlist("files")
     if not files:
-        refusal = "Choose at least one photo or zip file to upload."
+        refusal = _("Choose at least one photo or zip file to upload.")
         if request.htmx:  # labeling.js shows the answer of a refused batch
             return HttpResponseBadRequest(refusal)
         messages.error(request, refusal)
@@ -235,11 +244,21 @@ def upload(request, task_code):
 
 
 def report_summary(report):
-    near = f" ({len(report.near_duplicates)} near-copies)" if report.near_duplicates else ""
-    return (
-        f"{len(report.added)} added{near}, {len(report.duplicates)} duplicates, "
-        f"{len(report.rejected)} rejected."
-    )
+    counts = {
+        "added": len(report.added),
+        "near": len(report.near_duplicates),
+        "duplicates": len(report.duplicates),
+        "rejected": len(report.rejected),
+    }
+    if report.near_duplicates:
+        return (
+            _(
+                "%(added)s added (%(near)s near-copies), %(duplicates)s duplicates, "
+                "%(rejected)s rejected."
+            )
+            % counts
+        )
+    return _("%(added)s added, %(duplicates)s duplicates, %(rejected)s rejected.") % counts
 
 
 @require_POST
@@ -255,7 +274,8 @@ def images_move(request, task_code):
     destination = form.cleaned_data["category"]
     messages.success(
         request,
-        f"Moved {images_count(moved)} to {destination or 'Unsorted'}.",
+        _("Moved %(images)s to %(where)s.")
+        % {"images": images_count(moved), "where": destination or _("Unsorted")},
         extra_tags=undoing.TAG,
     )
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
@@ -274,7 +294,11 @@ def images_delete(request, task_code):
     deleted = images.discard()
     undoing.remember_delete(request, task, codes)
     runs.suggest_in_background(task.pk)
-    messages.success(request, f"Deleted {images_count(deleted)}.", extra_tags=undoing.TAG)
+    messages.success(
+        request,
+        _("Deleted %(images)s.") % {"images": images_count(deleted)},
+        extra_tags=undoing.TAG,
+    )
     return after_selection_change(request, task, codes, leave=True)
 
 
@@ -291,9 +315,15 @@ def undo(request, task_code):
         runs.suggest_in_background(task.pk)
         if undone.places:
             where = ", ".join(undone.places)
-            messages.success(request, f"Put {images_count(undone.count)} back in {where}.")
+            messages.success(
+                request,
+                _("Put %(images)s back in %(where)s.")
+                % {"images": images_count(undone.count), "where": where},
+            )
         else:
-            messages.success(request, f"Brought back {images_count(undone.count)}.")
+            messages.success(
+                request, _("Brought back %(images)s.") % {"images": images_count(undone.count)}
+            )
     return redirect(posted_next(request) or task.get_absolute_url())
 
 
@@ -310,13 +340,13 @@ def suggestions_accept(request, task_code):
         undoing.remember_move(request, task, moved_from)
         messages.success(
             request,
-            f"Accepted the suggestions of {images_count(len(accepted))}.",
+            _("Accepted the suggestions of %(images)s.") % {"images": images_count(len(accepted))},
             extra_tags=undoing.TAG,
         )
     elif form.cleaned_data["images"]:
-        messages.info(request, "None of the selected photos has a suggestion to accept.")
+        messages.info(request, _("None of the selected photos has a suggestion to accept."))
     else:
-        messages.info(request, "No Unsorted photo has a suggestion that sure yet.")
+        messages.info(request, _("No Unsorted photo has a suggestion that sure yet."))
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     # Accepted photos leave every view but All: they move to another category.
     return after_selection_change(request, task, accepted, leave=view != sidebar.ALL)
@@ -331,8 +361,15 @@ def images_keep(request, task_code):
     images = form.selected_images()
     codes = list(images.values_list("code", flat=True))
     kept = images.keep_as_they_are()
-    as_it_is = "as it is" if kept == 1 else "as they are"
-    messages.success(request, f"Kept {images_count(kept)} {as_it_is}: review will not ask again.")
+    messages.success(
+        request,
+        ngettext(
+            "Kept %(count)s image as it is: review will not ask again.",
+            "Kept %(count)s images as they are: review will not ask again.",
+            kept,
+        )
+        % {"count": kept},
+    )
     view = sidebar_entry(task, request.POST.get("view", sidebar.ALL))
     return after_selection_change(request, task, codes, leave=isinstance(view, ReviewQueue))
 
@@ -358,7 +395,7 @@ def duplicates(request, task_code):
 
 
 def images_count(count):
-    return f"{count} image" if count == 1 else f"{count} images"
+    return ngettext("%(count)s image", "%(count)s images", count) % {"count": count}
 
 
 def selection_refused(request, task, form):
@@ -487,8 +524,10 @@ def retraining_context(task, run):
 
 
 STARTED_MESSAGES = {
-    runs.Started.JOINED: "Training had not begun yet, so the queued run takes in your new photos.",
-    runs.Started.BUSY: "This task is already training; here is that run.",
+    runs.Started.JOINED: gettext_lazy(
+        "Training had not begun yet, so the queued run takes in your new photos."
+    ),
+    runs.Started.BUSY: gettext_lazy("This task is already training; here is that run."),
 }
 
 
@@ -505,7 +544,9 @@ def train(request, task_code):
         messages.error(request, str(refusal))
         return redirect(task)
     except runs.QueueUnavailable:
-        messages.error(request, "The job queue is unavailable right now; training did not start.")
+        messages.error(
+            request, _("The job queue is unavailable right now; training did not start.")
+        )
         return redirect(task)
     if started in STARTED_MESSAGES:
         messages.info(request, STARTED_MESSAGES[started])
@@ -646,11 +687,13 @@ def run_operating_point(request, task_code, run_code):
     elif form.save():
         messages.success(
             request,
-            "Saved: photos whose top score is below this point now get “needs review”, "
-            "here and in the model zip.",
+            _(
+                "Saved: photos whose top score is below this point now get “needs review”, "
+                "here and in the model zip."
+            ),
         )
     else:
-        messages.error(request, "Only a ready run answers: its operating point waits for it.")
+        messages.error(request, _("Only a ready run answers: its operating point waits for it."))
     return redirect(f"{run.get_absolute_url()}#operating-point")
 
 
@@ -664,11 +707,14 @@ def run_served_model(request, task_code, run_code):
     elif form.save():
         messages.success(
             request,
-            f"Saved: {run.served_file} answers from now on, here, in the API and in the "
-            "model zip's predict.py.",
+            _(
+                "Saved: %(file)s answers from now on, here, in the API and in the "
+                "model zip's predict.py."
+            )
+            % {"file": run.served_file},
         )
     else:
-        messages.error(request, "Only a ready run whose int8 model kept its answers serves it.")
+        messages.error(request, _("Only a ready run whose int8 model kept its answers serves it."))
     return redirect(f"{run.get_absolute_url()}#formats")
 
 
@@ -677,9 +723,9 @@ def run_cancel(request, task_code, run_code):
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
     if runs.cancel(run):
-        messages.success(request, "Training cancelled. The active model is unchanged.")
+        messages.success(request, _("Training cancelled. The active model is unchanged."))
     else:
-        messages.info(request, "This run had already ended; there was nothing to cancel.")
+        messages.info(request, _("This run had already ended; there was nothing to cancel."))
     return redirect(run)
 
 
@@ -688,9 +734,9 @@ def run_activate(request, task_code, run_code):
     task = owned_task(request, task_code)
     run = owned_run(task, run_code)
     if run.activate():
-        messages.success(request, "This model now answers for the task.")
+        messages.success(request, _("This model now answers for the task."))
     else:
-        messages.error(request, "Only a ready run can answer for the task.")
+        messages.error(request, _("Only a ready run can answer for the task."))
     return redirect(run)
 
 
@@ -827,5 +873,7 @@ def task_webhook_remove(request, task_code, webhook_code):
     task = owned_task(request, task_code)
     hook = get_object_or_404(task.webhooks, code=webhook_code)
     hook.delete()
-    messages.success(request, f"Removed the webhook {hook.url}; it is not called again.")
+    messages.success(
+        request, _("Removed the webhook %(url)s; it is not called again.") % {"url": hook.url}
+    )
     return redirect("tasks:webhooks", task.code)

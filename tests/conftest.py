@@ -3,8 +3,8 @@ import subprocess
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 from rq import SimpleWorker
 

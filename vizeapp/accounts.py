@@ -7,6 +7,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm, UserCreationForm
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from tasks.models import ApiKey
@@ -42,8 +43,9 @@ def signup(request):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
         max_length=100,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. Camera script"}),
-        help_text="A name that tells you later what uses this key.",
+        label=gettext_lazy("Name"),
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("e.g. Camera script")}),
+        help_text=gettext_lazy("A name that tells you later what uses this key."),
     )
 
 
@@ -75,6 +77,8 @@ def api_key_revoke(request, key_id):
     key = get_object_or_404(ApiKey, pk=key_id, owner=request.user)
     key.revoke()
     messages.success(
-        request, f"Revoked the key “{key.name}”; code using it is refused from now on."
+        request,
+        gettext("Revoked the key “%(name)s”; code using it is refused from now on.")
+        % {"name": key.name},
     )
     return redirect("api_keys")

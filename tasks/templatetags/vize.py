@@ -2,7 +2,7 @@ from django import template
 from django.utils import dateformat, formats, timezone
 from django.utils.translation import gettext, pgettext_lazy
 
-from tasks import stored_texts
+from tasks import trainer_words
 
 register = template.Library()
 
@@ -46,13 +46,13 @@ def seconds(value):
 @register.filter
 def translated(text):
     """A run's stored reason or evaluation method, in the reader's language."""
-    return stored_texts.translated(text)
+    return trainer_words.translated(text)
 
 
 @register.filter
-def mode_name(mode):
-    """fast -> "fast mode", in the reader's language."""
-    return stored_texts.MODE_NAMES.get(mode, mode)
+def mode_name(mode, short=False):
+    """fast -> "fast mode" (or "fast" given short), in the reader's language."""
+    return (trainer_words.MODE_WORDS if short else trainer_words.MODE_NAMES).get(mode, mode)
 
 
 @register.filter
@@ -65,4 +65,6 @@ def score_difference(value):
     """The largest difference between two models' scores: 0, "< 0.0001", or 4 places."""
     if value == 0:
         return "0"
-    return "< " + formats.number_format(0.0001, 4) if value < 1e-4 else formats.number_format(value, 4)
+    return (
+        "< " + formats.number_format(0.0001, 4) if value < 1e-4 else formats.number_format(value, 4)
+    )

@@ -1,15 +1,17 @@
-"""What the trainer and the workers store in English, read on the pages in the reader's
-language: a run's reason for failing and its evaluation method. trainer/ never imports
-Django, so its words are translated here, where tasks/ shows them; a text not known here
-(an error's own words) is shown as it was stored."""
+"""The trainer's words on the pages, in the reader's language: the choices of the
+training form, and what the trainer and the workers store in English (a run's reason for
+failing, its evaluation method). trainer/ never imports Django, so its words are
+translated here, where tasks/ shows them; a stored text not known here (an error's own
+words) is shown as it was stored."""
 
 import re
 
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from tasks import runs
 from tasks.models import TrainingRun
-from trainer.choices import ACCURATE, FAST
+from trainer.choices import ACCURATE, BASE_MODELS, FAST, MODES, TIME_BUDGETS
 
 KNOWN = {
     TrainingRun.CANCELLED_REASON: gettext_lazy("Cancelled."),
@@ -50,6 +52,41 @@ MODE_NAMES = {
     FAST: pgettext_lazy("training mode", "fast mode"),
     ACCURATE: pgettext_lazy("training mode", "accurate mode"),
 }
+# In a column headed "Mode".
+MODE_WORDS = {
+    FAST: pgettext_lazy("training mode", "fast"),
+    ACCURATE: pgettext_lazy("training mode", "accurate"),
+}
+
+
+MODE_LABELS = {
+    FAST: gettext_lazy("Fast: a new head on the base model's features (seconds)"),
+    ACCURATE: gettext_lazy("Accurate: fine-tune the network's last stage (minutes)"),
+}
+BASE_MODEL_SUMMARIES = {
+    "lite0": gettext_lazy("fastest"),
+    "lite1": gettext_lazy("between the two"),
+    "lite2": gettext_lazy("most accurate"),
+}
+
+
+def _base_model_label(name):
+    base = BASE_MODELS[name]
+    return f"{base.title}: {BASE_MODEL_SUMMARIES.get(name, base.summary)}"
+
+
+def _minutes(seconds):
+    count = seconds // 60
+    return ngettext("%(count)s minute", "%(count)s minutes", count) % {"count": count}
+
+
+base_model_label = lazy(_base_model_label, str)
+minutes = lazy(_minutes, str)
+
+# The training form's choices, labelled in the reader's language when it is drawn.
+BASE_MODEL_CHOICES = [(name, base_model_label(name)) for name in BASE_MODELS]
+MODE_CHOICES = [(name, MODE_LABELS.get(name, mode.label)) for name, mode in MODES.items()]
+TIME_BUDGET_CHOICES = [(seconds, minutes(seconds)) for seconds in TIME_BUDGETS]
 
 
 def translated(text):
