@@ -1,4 +1,5 @@
-// Buttons with data-copy="ID" copy the text of the element with that id.
+// Buttons with data-copy="ID" copy the text of the element with that id. Their words come
+// from the JavaScript catalogue (Django's JavaScriptCatalog: gettext).
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
@@ -6,10 +7,10 @@ document.addEventListener("click", async (event) => {
   const text = "value" in source ? source.value : source.textContent;
   try {
     await navigator.clipboard.writeText(text.trim());
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
   } catch {
     if (source.select) source.select();
-    button.textContent = "Press Ctrl+C";
+    button.textContent = gettext("Press Ctrl+C");
   }
-  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  setTimeout(() => { button.textContent = gettext("Copy"); }, 2000);
 });

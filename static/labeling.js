@@ -34,8 +34,16 @@
     if (!label) return;
     label.classList.toggle("active", count > 0);
     label.textContent = count
-      ? `${count} selected: press 1–9 or drag onto a category to move`
-      : "Click a photo to select it; shift-click for a range.";
+      ? interpolate(
+          ngettext(
+            "%(count)s selected: press 1–9 or drag onto a category to move",
+            "%(count)s selected: press 1–9 or drag onto a category to move",
+            count
+          ),
+          { count: count },
+          true
+        )
+      : gettext("Click a photo to select it; shift-click for a range.");
   }
 
   // The cursor ----------------------------------------------------------------------
@@ -134,7 +142,7 @@
     const form = grid();
     if (!form || target === "all") return;
     if (!selectionOrCursor()) {
-      flash("Select some photos first.");
+      flash(gettext("Select some photos first."));
       return;
     }
     form.querySelector("select[name=category]").value = target;
@@ -145,7 +153,7 @@
     const accept = grid().querySelector("[data-action=accept]");
     if (!accept) return;
     if (!selectedTiles().some((tile) => tile.querySelector(".suggestion"))) {
-      flash("Select photos that show a suggestion first.");
+      flash(gettext("Select photos that show a suggestion first."));
       return;
     }
     accept.click();
@@ -155,7 +163,7 @@
     const keep = grid().querySelector("[data-action=keep]");
     if (!keep) return;
     if (!selectedTiles().length) {
-      flash("Select some photos first.");
+      flash(gettext("Select some photos first."));
       return;
     }
     keep.click();
@@ -169,7 +177,7 @@
   function undoLast() {
     const button = (openDialog() || document).querySelector("form.undo button");
     if (!button) {
-      flash("Nothing to undo.");
+      flash(gettext("Nothing to undo."));
       return;
     }
     htmx.process(button.closest("form")); // swapped in a moment ago, htmx may not have yet
@@ -223,25 +231,29 @@
       request.upload.onprogress = (event) => {
         if (!event.lengthComputable) return;
         bar.value = (100 * event.loaded) / event.total;
-        percent.textContent = event.loaded < event.total ? `${Math.round(bar.value)} %` : "checking…";
+        percent.textContent = event.loaded < event.total ? interpolate(gettext("%(percent)s %%"), { percent: Math.round(bar.value) }, true) : gettext("checking…");
       };
       request.onload = () => {
         if (request.status === 200) {
           bar.value = 100;
-          percent.textContent = "done";
+          percent.textContent = gettext("done");
           document.getElementById("upload-reports").insertAdjacentHTML("afterbegin", request.responseText);
         } else {
           row.classList.add("failed");
-          percent.textContent = `failed (${request.status})`;
-          const reason = request.status === 413 ? "too large for the server" : request.responseText.slice(0, 200);
-          flash(`A batch of ${files.length} files was refused: ${reason}`);
+          percent.textContent = interpolate(gettext("failed (%(status)s)"), { status: request.status }, true);
+          const reason = request.status === 413 ? gettext("too large for the server") : request.responseText.slice(0, 200);
+          flash(interpolate(
+            ngettext("A batch of %(count)s file was refused: %(reason)s", "A batch of %(count)s files was refused: %(reason)s", files.length),
+            { count: files.length, reason: reason },
+            true
+          ));
         }
         resolve();
       };
       request.onerror = () => {
         row.classList.add("failed");
-        percent.textContent = "failed";
-        flash("The connection to the server was lost during an upload.");
+        percent.textContent = gettext("failed");
+        flash(gettext("The connection to the server was lost during an upload."));
         resolve();
       };
       request.open("POST", url);
@@ -257,7 +269,11 @@
     const batches = batchesOf(files);
     document.getElementById("upload-progress").innerHTML = "";
     const rows = batches.map((batch, i) =>
-      progressRow(`Batch ${i + 1} of ${batches.length} · ${batch.length} file${batch.length > 1 ? "s" : ""}`)
+      progressRow(interpolate(
+        ngettext("Batch %(number)s of %(batches)s · %(count)s file", "Batch %(number)s of %(batches)s · %(count)s files", batch.length),
+        { number: i + 1, batches: batches.length, count: batch.length },
+        true
+      ))
     );
     for (let i = 0; i < batches.length; i++) {
       await sendBatch(url, target, batches[i], rows[i]);

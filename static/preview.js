@@ -20,12 +20,12 @@
     files = dropped.filter((file) => file.size > 0);
     if (!files.length) return;
     const results = document.getElementById("predictions");
-    results.innerHTML = "<p class='subtle'>Looking…</p>";
+    results.innerHTML = `<p class='subtle'>${gettext("Looking…")}</p>`;
     const data = new FormData();
     files.forEach((file) => data.append("files", file, file.name));
     const response = await post(form().action, data);
     // 503: the server is busy, and its answer says so.
-    results.innerHTML = response.ok || response.status === 503 ? await response.text() : `<p class="message message-error">The server refused the photos (${response.status}).</p>`;
+    results.innerHTML = response.ok || response.status === 503 ? await response.text() : `<p class="message message-error">${interpolate(gettext("The server refused the photos (%(status)s)."), { status: response.status }, true)}</p>`;
     // Only photos sent whole and classified carry an index: the browser has no copy of a
     // zip's members, and a refused file has nothing to show.
     results.querySelectorAll(".prediction[data-index]").forEach((card) => {
@@ -49,7 +49,7 @@
     const response = await post(group.dataset.addUrl, data);
     buttons.forEach((each) => (each.disabled = false));
     if (!response.ok) {
-      status.textContent = `The server refused the photo (${response.status}).`;
+      status.textContent = interpolate(gettext("The server refused the photo (%(status)s)."), { status: response.status }, true);
       return;
     }
     // The answer is the side bar with its new counts (the message comes out of band);
