@@ -5,6 +5,7 @@ import io
 from dataclasses import dataclass
 
 import pillow_heif
+from django.utils.translation import gettext
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tasks.near_copies import fingerprint
@@ -56,14 +57,17 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
     """Decode data as an image, whatever its name says, and make its thumbnail and its
     fingerprint, from the one decoding."""
     if not data:
-        raise ImageRejected("the file is empty")
+        raise ImageRejected(gettext("the file is empty"))
     try:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageRejected(
-                    f"{width}x{height} pixels is more than the limit of "
-                    f"{max_pixels / 1e6:g} megapixels per image"
+                    gettext(
+                        "%(width)sx%(height)s pixels is more than the limit of "
+                        "%(limit)s megapixels per image"
+                    )
+                    % {"width": width, "height": height, "limit": f"{max_pixels / 1e6:g}"}
                 )
             if image.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
                 width, height = height, width
@@ -74,14 +78,15 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
             format = image.format
     except UnidentifiedImageError:
         raise ImageRejected(
-            "not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC)"
+            gettext("not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC)")
         ) from None
     except Image.DecompressionBombError:
         raise ImageRejected(
-            f"more than the limit of {max_pixels / 1e6:g} megapixels per image"
+            gettext("more than the limit of %(limit)s megapixels per image")
+            % {"limit": f"{max_pixels / 1e6:g}"}
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageRejected("the image data is damaged or truncated") from None
+        raise ImageRejected(gettext("the image data is damaged or truncated")) from None
     thumbnail.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     thumbnail.save(out, "JPEG", quality=85)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils.translation import gettext
 
 from tasks import datasets, near_copies
 from tasks.fetching import FetchRefused, fetch_image
@@ -67,8 +68,11 @@ class FileOutcome:
     def copy_note(self):
         """What an added near-copy is told with, after its name."""
         original = self.copy_of
-        where = original.category.name if original.category else "Unsorted"
-        return f"looks like a copy of {original.display_name} ({where})"
+        where = original.category.name if original.category else gettext("Unsorted")
+        return gettext("looks like a copy of %(name)s (%(where)s)") % {
+            "name": original.display_name,
+            "where": where,
+        }
 
 
 @dataclass
@@ -209,7 +213,7 @@ def add_members(sent, name, archive, limits, max_files):
 
 
 def over_the_count(name, max_files, **where):
-    reason = f"more than {max_files} images in one request"
+    reason = gettext("more than %(count)s images in one request") % {"count": max_files}
     return Sent(name, reason=reason, over_limit=True, **where)
 
 
@@ -240,7 +244,10 @@ def is_zip(upload):
 
 
 def too_large(size, limits):
-    return f"the file is {megabytes(size)}; the limit is {megabytes(limits.image_bytes)} per image"
+    return gettext("the file is %(size)s; the limit is %(limit)s per image") % {
+        "size": megabytes(size),
+        "limit": megabytes(limits.image_bytes),
+    }
 
 
 def import_image(task, name, data, category, limits):
@@ -267,7 +274,8 @@ def import_image(task, name, data, category, limits):
                 written.append(stored_name)
     except OSError as error:
         delete_files(default_storage, written)
-        return FileOutcome(name, "rejected", f"could not be stored ({error.strerror or error})")
+        reason = gettext("could not be stored (%(error)s)") % {"error": error.strerror or error}
+        return FileOutcome(name, "rejected", reason)
     fingerprint = checked.fingerprint
     phash = None if fingerprint is None else near_copies.perceptual_hash(fingerprint)
     copy_of = task.images.near_copy_of(fingerprint)
@@ -308,11 +316,12 @@ def deleted_copy_back(task, sha256, name, category):
 
 
 def duplicate_of(name, existing):
-    where = existing.category.name if existing.category else "Unsorted"
+    where = existing.category.name if existing.category else gettext("Unsorted")
     return FileOutcome(
         name,
         "duplicate",
-        f"the same picture is already in this task ({existing.display_name}, in {where})",
+        gettext("the same picture is already in this task (%(name)s, in %(where)s)")
+        % {"name": existing.display_name, "where": where},
         image=existing,
     )
 
@@ -406,10 +415,10 @@ class ZipUpload:
         self.members = []
         if upload.size > limits.zip_bytes:
             self.over_limit = True
-            self.refusal = (
-                f"the archive is {megabytes(upload.size)}; "
-                f"the limit is {megabytes(limits.zip_bytes)} per zip"
-            )
+            self.refusal = gettext("the archive is %(size)s; the limit is %(limit)s per zip") % {
+                "size": megabytes(upload.size),
+                "limit": megabytes(limits.zip_bytes),
+            }
             return
         try:
             self.archive = zipfile.ZipFile(upload)
@@ -417,14 +426,13 @@ class ZipUpload:
                 (info for info in self.archive.infolist() if is_wanted(info)), key=member_name
             )
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
-            self.refusal = "not a readable zip archive"
+            self.refusal = gettext("not a readable zip archive")
             return
         if len(self.members) > limits.zip_members:
             self.over_limit = True
-            self.refusal = (
-                f"the archive holds {len(self.members):,} files; "
-                f"the limit is {limits.zip_members:,} per zip"
-            )
+            self.refusal = gettext(
+                "the archive holds %(count)s files; the limit is %(limit)s per zip"
+            ) % {"count": f"{len(self.members):,}", "limit": f"{limits.zip_members:,}"}
 
     @property
     def paths(self):
@@ -458,9 +466,11 @@ class ZipUpload:
                     yield (
                         name,
                         None,
-                        "the archive unpacks to more than "
-                        f"{megabytes(self.limits.zip_uncompressed_bytes)}; "
-                        "this and the files after it were not read",
+                        gettext(
+                            "the archive unpacks to more than %(limit)s; "
+                            "this and the files after it were not read"
+                        )
+                        % {"limit": megabytes(self.limits.zip_uncompressed_bytes)},
                     )
                     return
                 yield name, data, ""
@@ -481,13 +491,13 @@ def is_hidden(part):
 def unsafe_member(info):
     path = info.filename.replace("\\", "/")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        return "an absolute path inside the archive; not read"
+        return gettext("an absolute path inside the archive; not read")
     if ".." in path.split("/"):
-        return "a path that leaves the archive (..); not read"
+        return gettext("a path that leaves the archive (..); not read")
     if stat.S_ISLNK(info.external_attr >> 16):
-        return "a symbolic link, not a file; not read"
+        return gettext("a symbolic link, not a file; not read")
     if info.flag_bits & 0x1:
-        return "encrypted; vizeapp cannot read password-protected archives"
+        return gettext("encrypted; vizeapp cannot read password-protected archives")
     return ""
 
 
@@ -500,11 +510,15 @@ def read_member(archive, info, limits):
         with archive.open(info) as member:
             data = member.read(limits.image_bytes + 1)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError):
-        return None, "could not be read from the archive (damaged or unsupported compression)"
+        return None, gettext(
+            "could not be read from the archive (damaged or unsupported compression)"
+        )
     if len(data) > limits.image_bytes:
-        return None, f"unpacks to more than {megabytes(limits.image_bytes)}, the limit per image"
+        return None, gettext("unpacks to more than %(limit)s, the limit per image") % {
+            "limit": megabytes(limits.image_bytes)
+        }
     if data.startswith(ZIP_MAGIC):
-        return None, "a zip inside the zip; upload it on its own"
+        return None, gettext("a zip inside the zip; upload it on its own")
     return data, ""
 
 

@@ -13,11 +13,13 @@ import django_rq
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext_noop
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-BUSY = "The server is busy classifying; try again in a moment."
+# Marked for the catalogues; the preview page translates it (the APIs answer in English).
+BUSY = gettext_noop("The server is busy classifying; try again in a moment.")
 # After Redis fails, the rate limit is left out for this long instead of every call
 # waiting for a connection: classify itself needs no queue.
 REDIS_BACKOFF_SECONDS = 10

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, ngettext
 
 from tasks.models import Image
 
@@ -59,11 +60,18 @@ def undo(request, task):
     there is none here or it is too late."""
     last = request.session.get(SESSION_KEY)
     if not last or last["task"] != str(task.code):
-        raise CannotUndo("Nothing to undo.")
+        raise CannotUndo(gettext("Nothing to undo."))
     del request.session[SESSION_KEY]
     if timezone.now() - parse_datetime(last["at"]) > grace_period():
         minutes = settings.VIZE_UNDO_MINUTES
-        raise CannotUndo(f"Too late to undo: that was over {minutes} minutes ago.")
+        raise CannotUndo(
+            ngettext(
+                "Too late to undo: that was over %(minutes)s minute ago.",
+                "Too late to undo: that was over %(minutes)s minutes ago.",
+                minutes,
+            )
+            % {"minutes": minutes}
+        )
     if last["action"] == MOVE:
         return move_back(task, last["images"])
     return bring_back(task, last["images"])
@@ -77,7 +85,7 @@ def move_back(task, where):
         # A category deleted since then had left its photos in Unsorted: they stay there.
         category = categories.get(key)
         undone.count += task.images.filter(code__in=codes).update(category=category)
-        undone.places.append(category.name if category else "Unsorted")
+        undone.places.append(category.name if category else gettext("Unsorted"))
     undone.places.sort()
     return undone
 
@@ -85,7 +93,7 @@ def move_back(task, where):
 def bring_back(task, codes):
     restored = Image.with_deleted.filter(task=task, code__in=codes).restore()
     if not restored:
-        raise CannotUndo("Too late to undo: those images are removed.")
+        raise CannotUndo(gettext("Too late to undo: those images are removed."))
     return Undone(restored)
 
 

@@ -782,7 +782,7 @@ def preview(request, task_code):
             answers = predictions.classify_files(request.FILES.getlist("files"), [task.active_run])
             context["results"] = preview_results(answers)
         except Throttled as refusal:
-            busy, context["busy"] = refusal, refusal.message
+            busy, context["busy"] = refusal, _(refusal.message)
     if not request.htmx:
         context.update(sidebar_context(task))
     template = "tasks/_predictions.html" if request.htmx else "tasks/preview.html"
