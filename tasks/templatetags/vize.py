@@ -29,8 +29,7 @@ def percent(value, digits=1):
     """0.9673 -> "96.7 %" ("96,7 %" in French, "96.7%" in Chinese)."""
     if value is None or value == "":
         return "–"
-    number = formats.number_format(float(value) * 100, int(digits))
-    return gettext("%(number)s %%") % {"number": number}
+    return gettext("%(number)s %%") % {"number": localized(float(value) * 100, int(digits))}
 
 
 @register.filter
@@ -38,9 +37,9 @@ def seconds(value):
     """A duration or a number of seconds, as a person says it."""
     total = value.total_seconds() if hasattr(value, "total_seconds") else float(value or 0)
     if total < 90:
-        number = formats.number_format(total, 0 if total >= 10 else 1)
+        number = localized(total, 0 if total >= 10 else 1)
         return gettext("%(number)s s") % {"number": number}
-    return gettext("%(number)s min") % {"number": formats.number_format(total / 60, 0)}
+    return gettext("%(number)s min") % {"number": localized(total / 60, 0)}
 
 
 @register.filter
@@ -65,6 +64,10 @@ def score_difference(value):
     """The largest difference between two models' scores: 0, "< 0.0001", or 4 places."""
     if value == 0:
         return "0"
-    return (
-        "< " + formats.number_format(0.0001, 4) if value < 1e-4 else formats.number_format(value, 4)
-    )
+    return "< " + localized(0.0001, 4) if value < 1e-4 else localized(value, 4)
+
+
+def localized(number, digits):
+    """number rounded to digits places, with the reader's decimal mark (Django's
+    number_format cuts a float's digits instead of rounding them)."""
+    return formats.number_format(round(number, digits), digits)
