@@ -60,6 +60,13 @@ def no_background_suggestions(settings):
 
 
 @pytest.fixture
+def browser_locale():
+    """The language of the browser tests' chromium (its Accept-Language): its own default
+    unless a test parametrizes this, as tests/test_browser_languages.py does."""
+    return None
+
+
+@pytest.fixture
 def owner(db):
     return User.objects.create_user("owner", password="a long owner passphrase")
 

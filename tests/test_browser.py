@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(live_server, monkeypatch):
+def page(live_server, monkeypatch, browser_locale):
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), (
@@ -33,7 +33,7 @@ def page(live_server, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(base_url=live_server.url)
+        page = browser.new_page(base_url=live_server.url, locale=browser_locale)
         page.set_default_timeout(15_000)
         errors = []
         page.on("pageerror", lambda error: errors.append(error))
