@@ -1,8 +1,8 @@
 """The trainer's words on the pages, in the reader's language: the choices of the
 training form, and what the trainer and the workers store in English (a run's reason for
-failing, its evaluation method). trainer/ never imports Django, so its words are
-translated here, where tasks/ shows them; a stored text not known here (an error's own
-words) is shown as it was stored."""
+failing, its evaluation method, why a zip could not be made). trainer/ never imports
+Django, so its words are translated here, where tasks/ shows them; a stored text not
+known here (an error's own words) is shown as it was stored."""
 
 import re
 
@@ -23,6 +23,12 @@ KNOWN = {
         "The job queue is unavailable, so the run could not start. Try again."
     ),
     runs.JOB_LOST: gettext_lazy("The job was lost from the queue before it started."),
+    "The job queue is unavailable, so the model zip could not be packaged.": gettext_lazy(
+        "The job queue is unavailable, so the model zip could not be packaged."
+    ),
+    "The job queue is unavailable, so the dataset zip could not be built.": gettext_lazy(
+        "The job queue is unavailable, so the dataset zip could not be built."
+    ),
     runs.WORKER_SILENT: gettext_lazy(
         "The worker stopped reporting (it was killed, ran out of memory or restarted)."
     ),
@@ -41,6 +47,14 @@ PATTERNS = [
     (
         re.compile(r"(?P<folds>\d+)-fold out-of-fold scores of all (?P<images>\d+) images"),
         gettext_lazy("%(folds)s-fold out-of-fold scores of all %(images)s images"),
+    ),
+    (
+        re.compile(r"The model zip could not be packaged: (?P<reason>.*)\.", re.S),
+        gettext_lazy("The model zip could not be packaged: %(reason)s."),
+    ),
+    (
+        re.compile(r"The dataset zip could not be built: (?P<reason>.*)\.", re.S),
+        gettext_lazy("The dataset zip could not be built: %(reason)s."),
     ),
     (
         re.compile(r"The training process died \(killed, or out of memory\): (?P<detail>.*)", re.S),

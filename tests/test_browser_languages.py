@@ -21,7 +21,7 @@ LANGUAGES = {
         "first step": "Ajoutez des catégories",
         "added": "3 ajoutées",
         "accuracy": "exactitude de",
-        "how good": "Quelle est sa qualité ?",
+        "how good": "Quelle est sa qualité\u00a0?",
     },
     "zh-CN": {
         "lang": "zh-hans",

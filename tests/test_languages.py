@@ -92,7 +92,7 @@ def test_a_message_after_an_action_is_translated(owner_client, task):
         HTTP_ACCEPT_LANGUAGE=FRENCH,
         follow=True,
     )
-    assert "Catégorie « fourmis » ajoutée." in answer.content.decode()
+    assert "Catégorie «\u00a0fourmis\u00a0» ajoutée." in answer.content.decode()
 
 
 def test_an_upload_refusal_is_translated_on_the_page(owner_client, task):
@@ -141,6 +141,9 @@ def test_a_runs_stored_reason_and_method_are_translated(owner_client, task):
     assert '<p class="message message-error">已取消。' in page.content.decode()
     with translation.override("fr"):
         assert vize.translated("5-fold cross-validation") == "validation croisée à 5 plis"
+        assert vize.translated("The model zip could not be packaged: disk full.") == (
+            "Le zip du modèle n’a pas pu être préparé\u00a0: disk full."
+        )
         assert vize.translated("an error of its own") == "an error of its own"
 
 
