@@ -7,7 +7,7 @@ known here (an error's own words) is shown as it was stored."""
 import re
 
 from django.utils.functional import lazy
-from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
 from tasks import runs
 from tasks.models import TrainingRun
@@ -86,7 +86,11 @@ BASE_MODEL_SUMMARIES = {
 
 def _base_model_label(name):
     base = BASE_MODELS[name]
-    return f"{base.title}: {BASE_MODEL_SUMMARIES.get(name, base.summary)}"
+    summary = BASE_MODEL_SUMMARIES.get(name, base.summary)
+    return pgettext("base model choice", "%(title)s: %(summary)s") % {
+        "title": base.title,
+        "summary": summary,
+    }
 
 
 def _minutes(seconds):

@@ -49,8 +49,9 @@ def test_the_switch_sets_the_language_and_it_sticks(owner_client):
     assert "<h1>API 密钥</h1>" in owner_client.get("/accounts/api-keys/").content.decode()
 
 
-def test_the_account_menu_offers_the_three_languages(owner_client):
-    page = owner_client.get("/").content.decode()
+@pytest.mark.parametrize("accept", ["", FRENCH, CHINESE])
+def test_the_account_menu_offers_the_three_languages_in_their_own_words(owner_client, accept):
+    page = owner_client.get("/", HTTP_ACCEPT_LANGUAGE=accept).content.decode()
     menu = page[page.index('class="menu-body"') :]
     for code, name in (("en", "English"), ("fr", "Français"), ("zh-hans", "简体中文")):
         assert f'value="{code}" lang="{code}"' in menu
