@@ -9,7 +9,8 @@ import re
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
-from tasks import runs
+from tasks import runs, zips
+from tasks.datasets import DatasetBuild
 from tasks.models import TrainingRun
 from trainer.choices import ACCURATE, BASE_MODELS, FAST, MODES, TIME_BUDGETS
 
@@ -23,12 +24,6 @@ KNOWN = {
         "The job queue is unavailable, so the run could not start. Try again."
     ),
     runs.JOB_LOST: gettext_lazy("The job was lost from the queue before it started."),
-    "The job queue is unavailable, so the model zip could not be packaged.": gettext_lazy(
-        "The job queue is unavailable, so the model zip could not be packaged."
-    ),
-    "The job queue is unavailable, so the dataset zip could not be built.": gettext_lazy(
-        "The job queue is unavailable, so the dataset zip could not be built."
-    ),
     runs.WORKER_SILENT: gettext_lazy(
         "The worker stopped reporting (it was killed, ran out of memory or restarted)."
     ),
@@ -49,18 +44,27 @@ PATTERNS = [
         gettext_lazy("%(folds)s-fold out-of-fold scores of all %(images)s images"),
     ),
     (
-        re.compile(r"The model zip could not be packaged: (?P<reason>.*)\.", re.S),
-        gettext_lazy("The model zip could not be packaged: %(reason)s."),
-    ),
-    (
-        re.compile(r"The dataset zip could not be built: (?P<reason>.*)\.", re.S),
-        gettext_lazy("The dataset zip could not be built: %(reason)s."),
-    ),
-    (
         re.compile(r"The training process died \(killed, or out of memory\): (?P<detail>.*)", re.S),
         gettext_lazy("The training process died (killed, or out of memory): %(detail)s"),
     ),
 ]
+
+# Why a zip is missing (tasks/zips.py), for each kind of zip.
+for kind, queue_unavailable, not_made in (
+    (
+        runs.ModelZip,
+        gettext_lazy("The job queue is unavailable, so the model zip could not be packaged."),
+        gettext_lazy("The model zip could not be packaged: %(reason)s."),
+    ),
+    (
+        DatasetBuild,
+        gettext_lazy("The job queue is unavailable, so the dataset zip could not be built."),
+        gettext_lazy("The dataset zip could not be built: %(reason)s."),
+    ),
+):
+    KNOWN[zips.QUEUE_UNAVAILABLE.format(what=kind.what, making=kind.making)] = queue_unavailable
+    stored = re.escape(zips.NOT_MADE.format(what=kind.what, making=kind.making, reason="@"))
+    PATTERNS.append((re.compile(stored.replace("@", "(?P<reason>.*)"), re.S), not_made))
 
 MODE_NAMES = {
     FAST: pgettext_lazy("training mode", "fast mode"),

@@ -18,6 +18,10 @@ from rq.job import Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
+# Why a zip is missing, as it is stored (the pages translate it: tasks/trainer_words.py).
+QUEUE_UNAVAILABLE = "The job queue is unavailable, so the {what} could not be {making}."
+NOT_MADE = "The {what} could not be {making}: {reason}."
+
 
 class Built(Enum):
     """Where a zip stands, for whoever asked for it."""
@@ -91,9 +95,7 @@ def enqueue(built, function, *args, job_id, **options):
         logger.warning(
             "Redis is unavailable; the %s %s is not %s", built.what, job_id, built.making
         )
-        built.failed(
-            f"The job queue is unavailable, so the {built.what} could not be {built.making}."
-        )
+        built.failed(QUEUE_UNAVAILABLE.format(what=built.what, making=built.making))
 
 
 def store(built, name, write, workspace_prefix):
@@ -109,7 +111,7 @@ def store(built, name, write, workspace_prefix):
                 stored = default_storage.save(name, File(handle))
     except Exception as error:
         reason = error.strerror if is_file_error(error) else error
-        built.failed(f"The {built.what} could not be {built.making}: {reason}.")
+        built.failed(NOT_MADE.format(what=built.what, making=built.making, reason=reason))
         raise
     if stored != name:
         default_storage.delete(stored)
@@ -117,7 +119,8 @@ def store(built, name, write, workspace_prefix):
 
 def died(built, detail):
     """The job building it was killed where it could not say so (tasks/worker.py)."""
-    built.failed(f"The {built.what} could not be {built.making}: the job died ({detail}).")
+    reason = f"the job died ({detail})"
+    built.failed(NOT_MADE.format(what=built.what, making=built.making, reason=reason))
 
 
 def is_file_error(error):
