@@ -54,16 +54,20 @@ def test_sign_up_and_train_in_the_browsers_language(
     for name in words["categories"]:
         page.fill("#new-category", name)
         page.click(".add-category button")
+        page.wait_for_load_state()  # the page's script listens for drops once loaded
+        wait_for_count(page, name, 0)
     colors = images.colors(6)
     for number, name in enumerate(words["categories"]):
         photos = {f"{name}-{i}.png": images.png(colors[number * 3 + i]) for i in range(3)}
         drop_files(page, f'#sidebar [data-name="{name}"]', photos)
         page.wait_for_function(
-            "(added) => [...document.querySelectorAll('#upload-reports .summary')]"
-            ".some((summary) => summary.innerText.includes(added))",
-            arg=words["added"],
+            "([added, reports]) => [...document.querySelectorAll('#upload-reports .summary')]"
+            ".filter((summary) => summary.innerText.includes(added)).length === reports",
+            arg=[words["added"], number + 1],
         )
         wait_for_count(page, name, 3)
+        # The side bar is swapped after an upload: the next drop waits for it to settle.
+        page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
     page.click("#training .train-form button[type=submit]")
     page.wait_for_url("**/runs/**")
