@@ -215,8 +215,9 @@
   function progressRow(label) {
     const row = document.createElement("div");
     row.className = "batch";
-    row.innerHTML = "<span></span><progress max='100' value='0'></progress><span>0 %</span>";
+    row.innerHTML = "<span></span><progress max='100' value='0'></progress><span></span>";
     row.firstChild.textContent = label;
+    row.lastChild.textContent = interpolate(gettext("%(percent)s %%"), { percent: 0 }, true);
     document.getElementById("upload-progress").append(row);
     return row;
   }
