@@ -29,6 +29,13 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def work_dir(settings, tmp_path):
+    """Every test's jobs work in a folder of its own."""
+    settings.VIZE_WORK_DIR = tmp_path / "work"
+    return settings.VIZE_WORK_DIR
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory):
     """Where the ONNX graphs of the base models are exported, once per test session."""
