@@ -283,15 +283,34 @@
   }
 
   function refresh() {
-    const here = window.location.pathname + window.location.search;
-    htmx.ajax("GET", here, { target: "#sidebar", swap: "outerHTML" });
-    refreshGrid();
+    reload(grid() ? ["#sidebar", "#grid"] : ["#sidebar"]);
   }
 
   function refreshGrid() {
-    if (!grid()) return; // the larger view's own page
+    if (grid()) reload(["#grid"]); // not on the larger view's own page
+  }
+
+  // Parts of the page are loaded again one at a time, and those asked for meanwhile once
+  // more after. htmx keeps only the last request waiting behind one in flight from the
+  // same element (here the body): two uploads ending close together lost the side bar's
+  // reload to the grid's, and its counts stayed behind.
+  let askedMeanwhile = null;
+
+  async function reload(parts) {
+    if (askedMeanwhile) {
+      parts.forEach((part) => askedMeanwhile.add(part));
+      return;
+    }
+    askedMeanwhile = new Set();
     const here = window.location.pathname + window.location.search;
-    htmx.ajax("GET", here, { target: "#grid", swap: "outerHTML" });
+    for (const part of parts) {
+      await htmx
+        .ajax("GET", here, { target: part, swap: "outerHTML" })
+        .catch(() => flash("The page could not be brought up to date: reload it."));
+    }
+    const again = [...askedMeanwhile];
+    askedMeanwhile = null;
+    if (again.length) reload(again);
   }
 
   // Files from a drop, with dropped folders walked to their files.

@@ -28,7 +28,6 @@ import io
 import json
 import re
 import shutil
-import tempfile
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
-from tasks import downloads, zips
+from tasks import downloads, workspaces, zips
 from tasks.models import DatasetZip, display_name
 
 LABELS_FILE = "labels.csv"
@@ -308,7 +307,7 @@ def job_died(job_id, detail):
     if dataset is None:
         return
     zips.died(DatasetBuild(dataset), detail.strip())
-    for folder in Path(tempfile.gettempdir()).glob(f"{workspace_prefix(dataset)}*"):
+    for folder in workspaces.begun(workspace_prefix(dataset)):
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ from django.db import IntegrityError
 from rq.timeouts import JobTimeoutException
 
 import trainer
-from tasks import datasets, runs, zips
+from tasks import datasets, runs, workspaces, zips
 from tasks.local_copies import local_file, local_folder
 from tasks.models import (
     SUGGESTION_FIELDS,
@@ -71,7 +71,7 @@ def train_run(run_id):
     budget_started = time.monotonic()
     # A press of Start may have added images between the load and the claim.
     run.refresh_from_db(fields=["samples", "negative_label"])
-    workspace = Path(tempfile.mkdtemp(prefix=runs.workspace_prefix(run)))
+    workspace = workspaces.new(runs.workspace_prefix(run))
     try:
         images, samples = load_samples(run)
         result = trainer.train(

@@ -8,12 +8,10 @@ run's state changes themselves are methods of TrainingRun; the work happens on a
 import contextlib
 import logging
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from pathlib import Path
 
 import django_rq
 from django.conf import settings
@@ -26,7 +24,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from tasks import downloads, zips
+from tasks import downloads, workspaces, zips
 from tasks.models import TrainingRun, delete_folder
 from trainer.choices import (
     ACCURATE,
@@ -379,14 +377,14 @@ def training_died(run, detail):
 
 
 def remove_settled_workspaces():
-    """The temporary folders on this machine of runs that are no longer active, which
+    """The workspaces of this copy's runs that are no longer active, which
     their killed jobs could not remove: called by the worker that saw a job die and by
     every worker's sweep (for a worker that died with its job), never by a page."""
     active = tuple(
         workspace_prefix(run)
         for run in TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE).only("code")
     )
-    for folder in Path(tempfile.gettempdir()).glob(f"{WORKSPACE_PREFIX}*"):
+    for folder in workspaces.begun(WORKSPACE_PREFIX):
         if not folder.name.startswith(active):
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -3,7 +3,6 @@ and a task's dataset zip (datasets.DatasetBuild). One policy for asking for one,
 the pages and the API share, and one way for a job to queue, store or fail one."""
 
 import logging
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +14,8 @@ from django.http import HttpResponse
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+
+from tasks import workspaces
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def store(built, name, write, workspace_prefix):
     its name, so a concurrent job that stored it first wins. A failure is recorded on
     built, in words (a full disk without the server's paths), and raised for the log."""
     try:
-        with tempfile.TemporaryDirectory(prefix=workspace_prefix) as workspace:
+        with workspaces.temporary(workspace_prefix) as workspace:
             path = Path(workspace) / "built.zip"
             write(path)
             with path.open("rb") as handle:

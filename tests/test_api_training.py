@@ -115,9 +115,9 @@ def test_a_task_goes_from_zip_to_model_through_the_api(
 
 
 def test_the_exported_predict_py_answers_what_the_server_answers(
-    api, trained, tmp_path, run_queues, django_capture_on_commit_callbacks
+    api, packaged, tmp_path, run_queues, django_capture_on_commit_callbacks
 ):
-    task, run = trained
+    task, run = packaged
     paths = sure_and_unsure_pictures(tmp_path)
     threshold = between_top_scores(classify(api, task, paths))
     with django_capture_on_commit_callbacks(execute=True):
@@ -143,8 +143,8 @@ def test_the_exported_predict_py_answers_what_the_server_answers(
             assert line["scores"][score["category"]] == pytest.approx(score["score"], abs=1e-4)
 
 
-def test_predict_py_names_a_file_that_is_not_a_photo_and_goes_on(api, trained, tmp_path):
-    folder = exported(api, trained[0], tmp_path)
+def test_predict_py_names_a_file_that_is_not_a_photo_and_goes_on(api, packaged, tmp_path):
+    folder = exported(api, packaged[0], tmp_path)
     not_a_photo = tmp_path / "notes.jpg"
     not_a_photo.write_text("a shopping list")
     (photo,) = new_pictures(tmp_path, kinds=("discs",))
@@ -166,13 +166,13 @@ def test_predict_py_names_a_file_that_is_not_a_photo_and_goes_on(api, trained, t
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-def test_the_torchscript_model_scores_like_the_onnx_model(api, trained, tmp_path):
+def test_the_torchscript_model_scores_like_the_onnx_model(api, packaged, tmp_path):
     import onnxruntime
     import torch
 
     from trainer.portable import load_rgb, to_input
 
-    folder = exported(api, trained[0], tmp_path)
+    folder = exported(api, packaged[0], tmp_path)
     preprocessing = json.loads((folder / "preprocess.json").read_text())
 
     class Settings:
@@ -189,8 +189,8 @@ def test_the_torchscript_model_scores_like_the_onnx_model(api, trained, tmp_path
     np.testing.assert_allclose(torch_scores, onnx_scores, atol=1e-4)
 
 
-def test_the_model_card_tells_how_it_was_made_and_how_to_use_it(api, trained, tmp_path):
-    card = (exported(api, trained[0], tmp_path) / "model_card.md").read_text()
+def test_the_model_card_tells_how_it_was_made_and_how_to_use_it(api, packaged, tmp_path):
+    card = (exported(api, packaged[0], tmp_path) / "model_card.md").read_text()
     assert card.startswith("# Discs or squares")
     assert "EfficientNet-Lite0" in card
     assert "| discs | 6 | 100.0% | 100.0% |" in card
@@ -213,9 +213,9 @@ def test_a_run_answers_at_its_suggested_operating_point(api, trained):
 
 
 def test_below_the_operating_point_classify_answers_needs_review_and_no_label(
-    api, trained, tmp_path
+    api, packaged, tmp_path
 ):
-    task, run = trained
+    task, run = packaged
     paths = sure_and_unsure_pictures(tmp_path)
     answered = classify(api, task, paths)
     threshold = between_top_scores(answered)
@@ -229,9 +229,9 @@ def test_below_the_operating_point_classify_answers_needs_review_and_no_label(
 
 
 def test_a_changed_operating_point_packages_the_model_zip_again(
-    api, trained, tmp_path, run_queues, django_capture_on_commit_callbacks
+    api, packaged, tmp_path, run_queues, django_capture_on_commit_callbacks
 ):
-    task, run = trained
+    task, run = packaged
     with django_capture_on_commit_callbacks(execute=True):
         assert choose_operating_point(api, task, run, 0.75).json()["export_ready"] is False
     assert api.get(f"{V1}/tasks/{task}/export").status_code == 202
@@ -244,8 +244,8 @@ def test_a_changed_operating_point_packages_the_model_zip_again(
     assert [name for name in stored if name.endswith(".zip")] == ["export-0.75-float.zip"]
 
 
-def test_the_page_download_serves_the_same_zip(owner_client, api, trained):
-    task, run = trained
+def test_the_page_download_serves_the_same_zip(owner_client, api, packaged):
+    task, run = packaged
     page = owner_client.get(f"/tasks/{task}/runs/{run}/export/")
     assert page["Content-Disposition"].startswith('attachment; filename="discs-or-squares-')
     through_api = api.get(f"{V1}/tasks/{task}/export")

@@ -54,6 +54,15 @@ def test_the_training_panel_follows_drops_and_moves_without_a_reload(page, db):
     assert page.inner_text("#tiles .tile >> nth=0 >> .tile-category") == "ants"
 
 
+def test_the_counts_follow_two_drops_that_end_together(page, db):
+    sign_up_and_create_task(page, ["ants", "bees"])
+    add_photos(page, "ants", 3)
+    add_photos(page, "bees", 2, start=3)
+    wait_for_count(page, "ants", 3)
+    wait_for_count(page, "bees", 2)
+    page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 5")
+
+
 def test_the_run_pages_heading_follows_the_stage(page, db):
     sign_up_and_create_task(page, ["ants", "bees"])
     run = Task.objects.get().runs.create(base_model="lite0", mode="fast", status="queued")

@@ -346,13 +346,10 @@ def test_a_failed_build_says_why_and_is_tried_again_only_on_request(
     assert api.get(dataset_url(labelled_task)).status_code == 200
 
 
-def test_a_killed_build_job_says_why_and_removes_its_temporary_files(
-    labelled_task, tmp_path, monkeypatch
-):
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+def test_a_killed_build_job_says_why_and_removes_its_temporary_files(labelled_task, work_dir):
     dataset = datasets.current(labelled_task, None).dataset
-    begun = tmp_path / f"{datasets.workspace_prefix(dataset)}x1y2"
-    begun.mkdir()
+    begun = work_dir / f"{datasets.workspace_prefix(dataset)}x1y2"
+    begun.mkdir(parents=True)
     (begun / "built.zip").write_bytes(b"half a zip")
 
     datasets.job_died(f"{datasets.JOB_PREFIX}{dataset.code}", "Work-horse terminated (SIGKILL)\n")

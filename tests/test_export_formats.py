@@ -322,3 +322,11 @@ def test_the_zip_of_a_run_serving_int8_runs_int8_in_its_predict_py(fast_model, t
     )
     with zipfile.ZipFile(package) as archive:
         assert json.loads(archive.read("model.json"))["served"] == INT8_MODEL_FILE
+
+
+def test_every_file_of_the_zip_unpacks_readable_by_anyone(fast_model, tmp_path):
+    folder, _ = fast_model
+    (folder / MODEL_FILE).chmod(0o600)  # as a temporary file leaves it
+    with zipfile.ZipFile(export.package(folder, tmp_path / "m.zip", "Shapes", 0.5)) as archive:
+        modes = {member.filename: member.external_attr >> 16 for member in archive.infolist()}
+    assert modes == dict.fromkeys(modes, 0o644)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -174,7 +173,7 @@ def assert_the_first_model_answers(site, task, first, second):
     stored files nor its job's workspace."""
     assert site.api.call("GET", f"/tasks/{task}")[1]["active_run"] == first
     assert not (site.var / "media" / "tasks" / task / "runs" / second).exists()
-    wait_for(lambda: not list(Path(tempfile.gettempdir()).glob(f"vizeapp-run-{second}-*")))
+    wait_for(lambda: not list((site.var / "work").glob(f"vizeapp-run-{second}-*")))
     classified = classify(site.api, task)
     assert classified["run"] == first
     assert classified["label"] == "discs"

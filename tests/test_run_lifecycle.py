@@ -3,6 +3,9 @@ only from the states it names and says whether it did; the rules every face shar
 (pressing Start while a run is queued, the model zip's policy) answer alike on the
 pages, /api/v1 and the Watson API."""
 
+import tempfile
+from pathlib import Path
+
 import django_rq
 import pytest
 from django.core.files.storage import storages
@@ -218,6 +221,33 @@ def test_a_packaging_that_failed_on_its_own_keeps_its_reason_when_the_worker_rep
     runs.job_died(f"package-run-{ready.code}", "Traceback ...")
     ready.refresh_from_db()
     assert ready.export_failure.endswith("No space left on device.")
+
+
+def workspace_of(run, root):
+    folder = root / f"{runs.workspace_prefix(run)}x1y2"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_a_settled_runs_workspace_is_removed_and_a_training_ones_kept(queued, ready, work_dir):
+    assert queued.claim()
+    training, settled = workspace_of(queued, work_dir), workspace_of(ready, work_dir)
+    runs.remove_settled_workspaces()
+    assert training.exists()
+    assert not settled.exists()
+
+
+def test_run_workspaces_elsewhere_on_the_machine_are_left_alone(
+    queued, work_dir, tmp_path, monkeypatch
+):
+    """Another copy's, or a test run's beside a site: their runs are not in this copy's
+    database. When workspaces were in the system's temporary folder, one copy's sweep
+    removed another's in the middle of its training."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "system-temporary-folder"))
+    elsewhere = workspace_of(queued, Path(tempfile.gettempdir()))
+    queued.delete()
+    runs.remove_settled_workspaces()
+    assert elsewhere.exists()
 
 
 @pytest.mark.django_db(transaction=True)  # jobs are enqueued at once, as in a request

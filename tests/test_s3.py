@@ -57,9 +57,9 @@ def keys(bucket):
 
 
 @pytest.fixture
-def trained_on_s3(bucket, trained):
+def trained_on_s3(bucket, packaged):
     """(task, run) of a task trained through the API with the bucket as its storage."""
-    return trained
+    return packaged
 
 
 def test_photos_and_the_model_are_stored_in_the_bucket(api, bucket, trained_on_s3, media_root):

@@ -151,3 +151,11 @@ def test_the_first_steps_go_once_the_task_has_a_model(owner_client, task):
     task.save()
     html = owner_client.get(task.get_absolute_url()).content.decode()
     assert 'class="first-steps"' not in html
+
+
+def test_the_code_example_says_to_export_the_key_it_uses(owner_client, task, ants, ant_images):
+    run = task.runs.create(base_model="lite0", mode="fast", status="ready")
+    Task.objects.filter(pk=task.pk).update(active_run=run)
+    html = owner_client.get(reverse("tasks:detail", args=[task.code])).content.decode()
+    assert "export VIZE_API_KEY=vize_..." in html
+    assert '-H "Authorization: Bearer $VIZE_API_KEY"' in html

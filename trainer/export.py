@@ -9,6 +9,7 @@ report of how each agrees with it (formats.json).
 
 import json
 import os
+import shutil
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,8 @@ from trainer.files import (
     fine_tuned,
 )
 from trainer.portable import operating_threshold
+
+CHUNK = 1 << 20
 
 
 def package(model_dir, out_path, title, threshold, served=MODEL_FILE):
@@ -41,18 +44,37 @@ def package(model_dir, out_path, title, threshold, served=MODEL_FILE):
     ]
     temporary = out_path.with_suffix(".zip.tmp")
     with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.write(model_dir / MODEL_FILE, MODEL_FILE)
-        archive.writestr("labels.json", json.dumps(labels(description), indent=2))
-        archive.writestr("preprocess.json", json.dumps(preprocess(description), indent=2))
-        archive.writestr("model.json", json.dumps(description, indent=2))
-        archive.writestr("model_card.md", model_card(description, title, report))
-        archive.write(portable.__file__, "predict.py")
+        add_file(archive, model_dir / MODEL_FILE, MODEL_FILE)
+        add_text(archive, "labels.json", json.dumps(labels(description), indent=2))
+        add_text(archive, "preprocess.json", json.dumps(preprocess(description), indent=2))
+        add_text(archive, "model.json", json.dumps(description, indent=2))
+        add_text(archive, "model_card.md", model_card(description, title, report))
+        add_file(archive, Path(portable.__file__), "predict.py")
         for name in others:
-            archive.write(model_dir / name, name)
+            add_file(archive, model_dir / name, name)
         if report["formats"]:
-            archive.writestr(FORMATS_FILE, json.dumps(report, indent=2))
+            add_text(archive, FORMATS_FILE, json.dumps(report, indent=2))
     os.replace(temporary, out_path)
     return out_path
+
+
+def readable(name):
+    """A zip member that unpacks as a file anyone may read: zipfile gives writestr's
+    members mode 0600 and write's the mode of the file on disk (0600 where the model was
+    written through a temporary file)."""
+    member = zipfile.ZipInfo(name, date_time=datetime.now().timetuple()[:6])
+    member.external_attr = 0o644 << 16
+    member.compress_type = zipfile.ZIP_DEFLATED
+    return member
+
+
+def add_text(archive, name, text):
+    archive.writestr(readable(name), text)
+
+
+def add_file(archive, path, name):
+    with path.open("rb") as source, archive.open(readable(name), "w") as target:
+        shutil.copyfileobj(source, target, CHUNK)
 
 
 def formats_report(model_dir):

@@ -237,6 +237,8 @@ if VIZE_S3_BUCKET:
     }
 # Local copies of stored files for the code that needs paths; only used with S3.
 VIZE_STORAGE_CACHE = Path(env_str("VIZE_STORAGE_CACHE", str(VAR_DIR / "storage-cache")))
+# The jobs' workspaces (tasks/workspaces.py): a training's files, a zip being built.
+VIZE_WORK_DIR = Path(env_str("VIZE_WORK_DIR", str(VAR_DIR / "work")))
 
 # Uploads: Django spools anything over 2.5 MB to a temporary file, so a large zip never
 # sits in memory. The limits below are checked file by file in tasks/imports.py.
