@@ -306,7 +306,7 @@
     for (const part of parts) {
       await htmx
         .ajax("GET", here, { target: part, swap: "outerHTML" })
-        .catch(() => flash("The page could not be brought up to date: reload it."));
+        .catch(() => flash(gettext("The page could not be brought up to date: reload it.")));
     }
     const again = [...askedMeanwhile];
     askedMeanwhile = null;

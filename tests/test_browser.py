@@ -76,6 +76,9 @@ def sign_up_and_create_task(page, categories):
     for name in categories:
         page.fill("#new-category", name)
         page.click(".add-category button")
+    # A drop reaches the grid only once the page's scripts have run (after the catalogue
+    # of their words, /jsi18n/): the page must have loaded.
+    page.wait_for_load_state()
 
 
 def wait_for_count(page, name, count):
