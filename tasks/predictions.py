@@ -47,7 +47,7 @@ def classify_files(files, runs, *, urls=(), limits=None, top=5, check=None):
         sent = imports.images_to_classify(files, limits, settings.VIZE_PREVIEW_MAX_FILES, fetched)
         if check:
             check(sent)
-        images = [file.image for file in sent if file.image is not None]
+        images = [file.to_predict for file in sent if file.image is not None]
         if not images:
             return [Answer(file, []) for file in sent]
         by_run = [classify(run, images) if run else classify_general(images, top) for run in runs]
