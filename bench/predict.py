@@ -4,16 +4,22 @@
 
 Without --url, starts a site on embedded defaults, signs up, makes an API key, uploads
 ../shared/datasets/hymenoptera/train through the JSON API and trains the default base
-model (fast mode). Then, on the val/ images, one image per request: latency with one
-client (median and p95), throughput with 1, 4 and 8 concurrent clients, and the
-exported model zip run with its own predict.py (time, and the largest score difference
-from the server's answers).
+model (fast mode). First the floor, in this process with the model zip's own code
+(its predict.py is the server's pixel code and session): the median of decoding and
+resizing a val/ photo plus the median of one onnxruntime run on one thread, as a web
+process runs each inference. Then, on the val/ images, one image per request: latency
+with one client (median and p95, and the median against the floor), throughput with 1,
+4 and 8 concurrent clients (against the floor's bound: one photo per floor per core),
+and the exported model zip run with its own predict.py (time, and the largest score
+difference from the server's answers).
 """
 
 import argparse
 import http.client
+import importlib.util
 import io
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -163,7 +169,8 @@ def throughput(api, task, paths, clients):
     return len(paths) / (time.perf_counter() - started)
 
 
-def exported_run(api, task, paths):
+def model_zip(api, task):
+    """(size in bytes, the folder it is unpacked in)."""
     for _ in range(120):
         status, body = api.call("GET", f"/tasks/{task}/export")
         if status == 200:
@@ -173,6 +180,37 @@ def exported_run(api, task, paths):
         sys.exit("the model zip was not packaged within two minutes")
     folder = Path(tempfile.mkdtemp(prefix="vizeapp-export-"))
     zipfile.ZipFile(io.BytesIO(body)).extractall(folder)
+    return len(body), folder
+
+
+def floor(folder, paths, threads=1, served=None):
+    """(decode ms, resize ms, run ms): medians over paths, with the model zip's
+    predict.py (the server's own pixel code and session) on the model it serves (or on
+    the file served)."""
+    spec = importlib.util.spec_from_file_location("exported_predict", folder / "predict.py")
+    portable = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(portable)
+    preprocessing = argparse.Namespace(**json.loads((folder / "preprocess.json").read_text()))
+    served = served or json.loads((folder / "model.json").read_text()).get("served", "model.onnx")
+    model = portable.session(folder / served, threads=threads)
+    decode, resize, run = [], [], []
+    for _ in range(2):
+        for path in paths:
+            data = path.read_bytes()
+            started = time.perf_counter()
+            image = portable.load_rgb(io.BytesIO(data))
+            decoded = time.perf_counter()
+            pixels = portable.to_input(image, preprocessing)[None]
+            resized = time.perf_counter()
+            model.run(None, {"pixels": pixels})
+            ran = time.perf_counter()
+            decode.append(decoded - started)
+            resize.append(resized - decoded)
+            run.append(ran - resized)
+    return tuple(1000 * statistics.median(times) for times in (decode, resize, run))
+
+
+def exported_run(folder, paths):
     started = time.perf_counter()
     printed = subprocess.run(
         [sys.executable, str(folder / "predict.py"), *map(str, paths)],
@@ -181,11 +219,51 @@ def exported_run(api, task, paths):
         check=True,
     ).stdout
     seconds = time.perf_counter() - started
-    return (
-        len(body),
-        seconds,
-        {Path(line["name"]).name: line for line in map(json.loads, printed.splitlines())},
+    answers = map(json.loads, printed.splitlines())
+    return seconds, {Path(answer["name"]).name: answer for answer in answers}
+
+
+def int8(api, task, folder, paths, answers, pixels_ms, rounds):
+    """The run's int8 model: its formats report, then served (the run page's choice):
+    its floor, latency, throughput with 8 clients, and agreement with model.onnx's
+    answers on val/."""
+    run = api.json("GET", f"/tasks/{task}")["active_run"]
+    rows = api.json("GET", f"/tasks/{task}/runs/{run}")["formats"].get("formats", [])
+    row = next((row for row in rows if row["file"] == "model.int8.onnx"), None)
+    if row is None:
+        print("int8: the run's formats list no int8 model")
+        return
+    print(
+        f"int8 (formats report, held-out photos): agreement {row['agreement']:.3f}, "
+        f"{row['ms_per_photo']} ms per photo; offered: {row.get('offered', True)}"
     )
+    status, body = api.call("PUT", f"/tasks/{task}/runs/{run}/served-model", payload={"int8": True})
+    if status != 200:
+        print(f"int8 not served: {status} {body[:200]!r}")
+        return
+    try:
+        decode_resize_ms = pixels_ms
+        *_, run_ms = floor(folder, paths[:40], served="model.int8.onnx")
+        print(
+            f"int8 floor: decode and resize {decode_resize_ms:.1f} ms + onnxruntime "
+            f"{run_ms:.1f} ms = {decode_resize_ms + run_ms:.1f} ms"
+        )
+        for path in paths[:10]:  # each web worker loads the int8 model
+            classify(api, task, path)
+        latencies, same = [], 0
+        for _ in range(rounds):
+            for path in paths:
+                seconds, answer = classify(api, task, path)
+                latencies.append(seconds)
+                same += answer["label"] == answers[path.name]["label"]
+        rate = statistics.median(throughput(api, task, paths, 8) for _ in range(rounds))
+        print(
+            f"int8 served: 1 client median {1000 * statistics.median(latencies):.1f} ms, "
+            f"8 clients {rate:.1f} images/s; same label as model.onnx for "
+            f"{same}/{len(latencies)} answers"
+        )
+    finally:
+        api.call("PUT", f"/tasks/{task}/runs/{run}/served-model", payload={"int8": False})
 
 
 def main():
@@ -205,7 +283,14 @@ def main():
     try:
         if site:
             api, task = prepare(base, var)
-        for path in paths[:10]:  # each web worker loads the model once
+        size, folder = model_zip(api, task)
+        decode, resize, run = floor(folder, paths)
+        lowest = decode + resize + run
+        print(
+            f"floor, one photo in this process on 1 thread: decode {decode:.1f} ms + resize "
+            f"{resize:.1f} ms + onnxruntime {run:.1f} ms = {lowest:.1f} ms"
+        )
+        for path in paths[:10]:  # warm up each web worker's threads and connections
             classify(api, task, path)
         latencies, answers = [], {}
         for _ in range(args.rounds):
@@ -216,12 +301,15 @@ def main():
         print(
             f"single-image classify, 1 client, {len(latencies)} requests: "
             f"median {1000 * statistics.median(latencies):.1f} ms, "
-            f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms"
+            f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms; median "
+            f"{1000 * statistics.median(latencies) / lowest:.2f} x the floor"
         )
         for clients in (1, 4, 8):
             rates = [throughput(api, task, paths, clients) for _ in range(args.rounds)]
             print(f"{clients} concurrent clients: {statistics.median(rates):.1f} images/s")
-        size, seconds, local = exported_run(api, task, paths)
+        cores = os.cpu_count() or 1
+        print(f"(the floor's bound on {cores} cores: {cores * 1000 / lowest:.1f} images/s)")
+        seconds, local = exported_run(folder, paths)
         difference = max(
             abs(local[name]["scores"][score["category"]] - score["score"])
             for name, answer in answers.items()
@@ -235,6 +323,7 @@ def main():
             f"{seconds:.1f} s with start-up ({len(paths) / seconds:.1f} images/s); same label for "
             f"{same_labels}/{len(answers)}, largest score difference {difference:.2e}"
         )
+        int8(api, task, folder, paths, answers, decode + resize, args.rounds)
     finally:
         if site:
             stop_site(site)
