@@ -272,6 +272,7 @@ def main():
     parser.add_argument("--key", help="an API key of that site")
     parser.add_argument("--task", help="a trained task of that key's owner")
     parser.add_argument("--rounds", type=int, default=2, help="passes over val/ per figure")
+    parser.add_argument("--port", type=int, default=8766, help="of the site started")
     args = parser.parse_args()
     paths = sorted((DATASET / "val").glob("*/*"))
     site = None
@@ -279,7 +280,7 @@ def main():
         api, task = Api(args.url, args.key), args.task
     else:
         # One key sends every request here: lift its classify rate limit.
-        site, base, var = start_site(port=8766, VIZE_CLASSIFY_LIMIT="1000000")
+        site, base, var = start_site(port=args.port, VIZE_CLASSIFY_LIMIT="1000000")
     try:
         if site:
             api, task = prepare(base, var)
