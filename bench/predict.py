@@ -11,7 +11,9 @@ process runs each inference. Then, on the val/ images, one image per request: la
 with one client (median and p95, and the median against the floor), throughput with 1,
 4 and 8 concurrent clients (against the floor's bound: one photo per floor per core),
 and the exported model zip run with its own predict.py (time, and the largest score
-difference from the server's answers).
+difference from the server's answers). Last, the run's formats report (agreement
+with model.onnx and time per photo of each format), and where the int8 model is offered
+(at least 99 % agreement), the same figures with the int8 model served.
 """
 
 import argparse
@@ -183,31 +185,54 @@ def model_zip(api, task):
     return len(body), folder
 
 
-def floor(folder, paths, threads=1, served=None):
-    """(decode ms, resize ms, run ms): medians over paths, with the model zip's
-    predict.py (the server's own pixel code and session) on the model it serves (or on
-    the file served)."""
-    spec = importlib.util.spec_from_file_location("exported_predict", folder / "predict.py")
-    portable = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(portable)
-    preprocessing = argparse.Namespace(**json.loads((folder / "preprocess.json").read_text()))
-    served = served or json.loads((folder / "model.json").read_text()).get("served", "model.onnx")
-    model = portable.session(folder / served, threads=threads)
-    decode, resize, run = [], [], []
-    for _ in range(2):
+class Floor:
+    """One photo's floor in this process: decoding, resizing and one onnxruntime run on
+    one thread (as a web process runs each inference), with the model zip's predict.py
+    (the server's own pixel code and session) on the model it serves, or on served."""
+
+    def __init__(self, folder, served=None):
+        spec = importlib.util.spec_from_file_location("exported_predict", folder / "predict.py")
+        self.portable = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.portable)
+        self.preprocessing = argparse.Namespace(
+            **json.loads((folder / "preprocess.json").read_text())
+        )
+        description = json.loads((folder / "model.json").read_text())
+        self.model = self.portable.session(
+            folder / (served or description.get("served", "model.onnx")), threads=1
+        )
+        self.times = []  # (decode, resize, run) in seconds, one per photo
+
+    def measure(self, path):
+        data = path.read_bytes()
+        started = time.perf_counter()
+        image = self.portable.load_rgb(io.BytesIO(data))
+        decoded = time.perf_counter()
+        pixels = self.portable.to_input(image, self.preprocessing)[None]
+        resized = time.perf_counter()
+        self.model.run(None, {"pixels": pixels})
+        self.times.append((decoded - started, resized - decoded, time.perf_counter() - resized))
+
+    def medians(self):
+        """(decode ms, resize ms, run ms, their sum)."""
+        parts = [1000 * statistics.median(times) for times in zip(*self.times, strict=True)]
+        return (*parts, sum(parts))
+
+
+def latency(api, task, paths, rounds, floor):
+    """Each photo's floor and its answer over HTTP, in turn, so that both see the
+    same load on a shared machine: (sorted latencies in seconds, answers by name)."""
+    for path in paths[:10]:  # warm up the floor, and each web worker's threads
+        floor.measure(path)
+        classify(api, task, path)
+    floor.times.clear()
+    latencies, answers = [], {}
+    for _ in range(rounds):
         for path in paths:
-            data = path.read_bytes()
-            started = time.perf_counter()
-            image = portable.load_rgb(io.BytesIO(data))
-            decoded = time.perf_counter()
-            pixels = portable.to_input(image, preprocessing)[None]
-            resized = time.perf_counter()
-            model.run(None, {"pixels": pixels})
-            ran = time.perf_counter()
-            decode.append(decoded - started)
-            resize.append(resized - decoded)
-            run.append(ran - resized)
-    return tuple(1000 * statistics.median(times) for times in (decode, resize, run))
+            floor.measure(path)
+            seconds, answers[path.name] = classify(api, task, path)
+            latencies.append(seconds)
+    return sorted(latencies), answers
 
 
 def exported_run(folder, paths):
@@ -223,44 +248,33 @@ def exported_run(folder, paths):
     return seconds, {Path(answer["name"]).name: answer for answer in answers}
 
 
-def int8(api, task, folder, paths, answers, pixels_ms, rounds):
+def int8(api, task, folder, paths, answers, rounds):
     """The run's int8 model: its formats report, then served (the run page's choice):
     its floor, latency, throughput with 8 clients, and agreement with model.onnx's
     answers on val/."""
     run = api.json("GET", f"/tasks/{task}")["active_run"]
-    rows = api.json("GET", f"/tasks/{task}/runs/{run}")["formats"].get("formats", [])
-    row = next((row for row in rows if row["file"] == "model.int8.onnx"), None)
-    if row is None:
-        print("int8: the run's formats list no int8 model")
-        return
-    print(
-        f"int8 (formats report, held-out photos): agreement {row['agreement']:.3f}, "
-        f"{row['ms_per_photo']} ms per photo; offered: {row.get('offered', True)}"
-    )
+    report = api.json("GET", f"/tasks/{task}/runs/{run}")["formats"]
+    for row in report.get("formats", []):
+        print(
+            f"formats report, {row['file']} on the held-out photos: agreement "
+            f"{row['agreement']:.3f}, {row['ms_per_photo']} ms per photo, offered "
+            f"{row.get('offered', True)}"
+        )
     status, body = api.call("PUT", f"/tasks/{task}/runs/{run}/served-model", payload={"int8": True})
     if status != 200:
         print(f"int8 not served: {status} {body[:200]!r}")
         return
     try:
-        decode_resize_ms = pixels_ms
-        *_, run_ms = floor(folder, paths[:40], served="model.int8.onnx")
-        print(
-            f"int8 floor: decode and resize {decode_resize_ms:.1f} ms + onnxruntime "
-            f"{run_ms:.1f} ms = {decode_resize_ms + run_ms:.1f} ms"
-        )
-        for path in paths[:10]:  # each web worker loads the int8 model
-            classify(api, task, path)
-        latencies, same = [], 0
-        for _ in range(rounds):
-            for path in paths:
-                seconds, answer = classify(api, task, path)
-                latencies.append(seconds)
-                same += answer["label"] == answers[path.name]["label"]
+        floor = Floor(folder, served="model.int8.onnx")
+        latencies, served = latency(api, task, paths, rounds, floor)
+        *_, lowest = floor.medians()
+        median = 1000 * statistics.median(latencies)
+        same = sum(served[name]["label"] == answer["label"] for name, answer in answers.items())
         rate = statistics.median(throughput(api, task, paths, 8) for _ in range(rounds))
         print(
-            f"int8 served: 1 client median {1000 * statistics.median(latencies):.1f} ms, "
-            f"8 clients {rate:.1f} images/s; same label as model.onnx for "
-            f"{same}/{len(latencies)} answers"
+            f"int8 served: floor {lowest:.1f} ms, 1 client median {median:.1f} ms "
+            f"({median / lowest:.2f} x its floor), 8 clients {rate:.1f} images/s; same "
+            f"label as model.onnx for {same}/{len(answers)} val/ photos"
         )
     finally:
         api.call("PUT", f"/tasks/{task}/runs/{run}/served-model", payload={"int8": False})
@@ -285,25 +299,18 @@ def main():
         if site:
             api, task = prepare(base, var)
         size, folder = model_zip(api, task)
-        decode, resize, run = floor(folder, paths)
-        lowest = decode + resize + run
+        floor = Floor(folder)
+        latencies, answers = latency(api, task, paths, args.rounds, floor)
+        decode, resize, run, lowest = floor.medians()
+        median = 1000 * statistics.median(latencies)
         print(
             f"floor, one photo in this process on 1 thread: decode {decode:.1f} ms + resize "
             f"{resize:.1f} ms + onnxruntime {run:.1f} ms = {lowest:.1f} ms"
         )
-        for path in paths[:10]:  # warm up each web worker's threads and connections
-            classify(api, task, path)
-        latencies, answers = [], {}
-        for _ in range(args.rounds):
-            for path in paths:
-                seconds, answers[path.name] = classify(api, task, path)
-                latencies.append(seconds)
-        latencies.sort()
         print(
             f"single-image classify, 1 client, {len(latencies)} requests: "
-            f"median {1000 * statistics.median(latencies):.1f} ms, "
-            f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms; median "
-            f"{1000 * statistics.median(latencies) / lowest:.2f} x the floor"
+            f"median {median:.1f} ms ({median / lowest:.2f} x the floor), "
+            f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms"
         )
         for clients in (1, 4, 8):
             rates = [throughput(api, task, paths, clients) for _ in range(args.rounds)]
@@ -324,7 +331,7 @@ def main():
             f"{seconds:.1f} s with start-up ({len(paths) / seconds:.1f} images/s); same label for "
             f"{same_labels}/{len(answers)}, largest score difference {difference:.2e}"
         )
-        int8(api, task, folder, paths, answers, decode + resize, args.rounds)
+        int8(api, task, folder, paths, answers, args.rounds)
     finally:
         if site:
             stop_site(site)
