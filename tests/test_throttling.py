@@ -70,7 +70,7 @@ def test_concurrent_first_calls_to_the_limit_all_answer(owner, rate_limit, setti
         start.wait()
         try:
             limiter.check(key)
-        except Exception as failure:  # noqa: BLE001 - any failure is the finding
+        except Exception as failure:  # any failure is the finding
             failures.append(failure)
 
     callers = [threading.Thread(target=first_call) for _ in range(16)]
