@@ -4,16 +4,24 @@
 
 Without --url, starts a site on embedded defaults, signs up, makes an API key, uploads
 ../shared/datasets/hymenoptera/train through the JSON API and trains the default base
-model (fast mode). Then, on the val/ images, one image per request: latency with one
-client (median and p95), throughput with 1, 4 and 8 concurrent clients, and the
-exported model zip run with its own predict.py (time, and the largest score difference
-from the server's answers).
+model (fast mode). First the floor, in this process with the model zip's own code
+(its predict.py is the server's pixel code and session): the median of decoding and
+resizing a val/ photo plus the median of one onnxruntime run on one thread, as a web
+process runs each inference. Then, on the val/ images, one image per request: latency
+with one client (median and p95, and the median against the floor), throughput with 1,
+4 and 8 concurrent clients (against the floor's bound: one photo per floor per core),
+and the exported model zip run with its own predict.py (time, and the largest score
+difference from the server's answers). Last, the run's formats report (agreement
+with model.onnx and time per photo of each format), and where the int8 model is offered
+(at least 99 % agreement), the same figures with the int8 model served.
 """
 
 import argparse
 import http.client
+import importlib.util
 import io
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -163,7 +171,8 @@ def throughput(api, task, paths, clients):
     return len(paths) / (time.perf_counter() - started)
 
 
-def exported_run(api, task, paths):
+def model_zip(api, task):
+    """(size in bytes, the folder it is unpacked in)."""
     for _ in range(120):
         status, body = api.call("GET", f"/tasks/{task}/export")
         if status == 200:
@@ -173,6 +182,60 @@ def exported_run(api, task, paths):
         sys.exit("the model zip was not packaged within two minutes")
     folder = Path(tempfile.mkdtemp(prefix="vizeapp-export-"))
     zipfile.ZipFile(io.BytesIO(body)).extractall(folder)
+    return len(body), folder
+
+
+class Floor:
+    """One photo's floor in this process: decoding, resizing and one onnxruntime run on
+    one thread (as a web process runs each inference), with the model zip's predict.py
+    (the server's own pixel code and session) on the model it serves, or on served."""
+
+    def __init__(self, folder, served=None):
+        spec = importlib.util.spec_from_file_location("exported_predict", folder / "predict.py")
+        self.portable = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.portable)
+        self.preprocessing = argparse.Namespace(
+            **json.loads((folder / "preprocess.json").read_text())
+        )
+        description = json.loads((folder / "model.json").read_text())
+        self.model = self.portable.session(
+            folder / (served or description.get("served", "model.onnx")), threads=1
+        )
+        self.times = []  # (decode, resize, run) in seconds, one per photo
+
+    def measure(self, path):
+        data = path.read_bytes()
+        started = time.perf_counter()
+        image = self.portable.load_rgb(io.BytesIO(data))
+        decoded = time.perf_counter()
+        pixels = self.portable.to_input(image, self.preprocessing)[None]
+        resized = time.perf_counter()
+        self.model.run(None, {"pixels": pixels})
+        self.times.append((decoded - started, resized - decoded, time.perf_counter() - resized))
+
+    def medians(self):
+        """(decode ms, resize ms, run ms, their sum)."""
+        parts = [1000 * statistics.median(times) for times in zip(*self.times, strict=True)]
+        return (*parts, sum(parts))
+
+
+def latency(api, task, paths, rounds, floor):
+    """Each photo's floor and its answer over HTTP, in turn, so that both see the
+    same load on a shared machine: (sorted latencies in seconds, answers by name)."""
+    for path in paths[:10]:  # warm up the floor, and each web worker's threads
+        floor.measure(path)
+        classify(api, task, path)
+    floor.times.clear()
+    latencies, answers = [], {}
+    for _ in range(rounds):
+        for path in paths:
+            floor.measure(path)
+            seconds, answers[path.name] = classify(api, task, path)
+            latencies.append(seconds)
+    return sorted(latencies), answers
+
+
+def exported_run(folder, paths):
     started = time.perf_counter()
     printed = subprocess.run(
         [sys.executable, str(folder / "predict.py"), *map(str, paths)],
@@ -181,11 +244,40 @@ def exported_run(api, task, paths):
         check=True,
     ).stdout
     seconds = time.perf_counter() - started
-    return (
-        len(body),
-        seconds,
-        {Path(line["name"]).name: line for line in map(json.loads, printed.splitlines())},
-    )
+    answers = map(json.loads, printed.splitlines())
+    return seconds, {Path(answer["name"]).name: answer for answer in answers}
+
+
+def int8(api, task, folder, paths, answers, rounds):
+    """The run's int8 model: its formats report, then served (the run page's choice):
+    its floor, latency, throughput with 8 clients, and agreement with model.onnx's
+    answers on val/."""
+    run = api.json("GET", f"/tasks/{task}")["active_run"]
+    report = api.json("GET", f"/tasks/{task}/runs/{run}")["formats"]
+    for row in report.get("formats", []):
+        print(
+            f"formats report, {row['file']} on the held-out photos: agreement "
+            f"{row['agreement']:.3f}, {row['ms_per_photo']} ms per photo, offered "
+            f"{row.get('offered', True)}"
+        )
+    status, body = api.call("PUT", f"/tasks/{task}/runs/{run}/served-model", payload={"int8": True})
+    if status != 200:
+        print(f"int8 not served: {status} {body[:200]!r}")
+        return
+    try:
+        floor = Floor(folder, served="model.int8.onnx")
+        latencies, served = latency(api, task, paths, rounds, floor)
+        *_, lowest = floor.medians()
+        median = 1000 * statistics.median(latencies)
+        same = sum(served[name]["label"] == answer["label"] for name, answer in answers.items())
+        rate = statistics.median(throughput(api, task, paths, 8) for _ in range(rounds))
+        print(
+            f"int8 served: floor {lowest:.1f} ms, 1 client median {median:.1f} ms "
+            f"({median / lowest:.2f} x its floor), 8 clients {rate:.1f} images/s; same "
+            f"label as model.onnx for {same}/{len(answers)} val/ photos"
+        )
+    finally:
+        api.call("PUT", f"/tasks/{task}/runs/{run}/served-model", payload={"int8": False})
 
 
 def main():
@@ -194,6 +286,7 @@ def main():
     parser.add_argument("--key", help="an API key of that site")
     parser.add_argument("--task", help="a trained task of that key's owner")
     parser.add_argument("--rounds", type=int, default=2, help="passes over val/ per figure")
+    parser.add_argument("--port", type=int, default=8766, help="of the site started")
     args = parser.parse_args()
     paths = sorted((DATASET / "val").glob("*/*"))
     site = None
@@ -201,27 +294,30 @@ def main():
         api, task = Api(args.url, args.key), args.task
     else:
         # One key sends every request here: lift its classify rate limit.
-        site, base, var = start_site(port=8766, VIZE_CLASSIFY_LIMIT="1000000")
+        site, base, var = start_site(port=args.port, VIZE_CLASSIFY_LIMIT="1000000")
     try:
         if site:
             api, task = prepare(base, var)
-        for path in paths[:10]:  # each web worker loads the model once
-            classify(api, task, path)
-        latencies, answers = [], {}
-        for _ in range(args.rounds):
-            for path in paths:
-                seconds, answers[path.name] = classify(api, task, path)
-                latencies.append(seconds)
-        latencies.sort()
+        size, folder = model_zip(api, task)
+        floor = Floor(folder)
+        latencies, answers = latency(api, task, paths, args.rounds, floor)
+        decode, resize, run, lowest = floor.medians()
+        median = 1000 * statistics.median(latencies)
+        print(
+            f"floor, one photo in this process on 1 thread: decode {decode:.1f} ms + resize "
+            f"{resize:.1f} ms + onnxruntime {run:.1f} ms = {lowest:.1f} ms"
+        )
         print(
             f"single-image classify, 1 client, {len(latencies)} requests: "
-            f"median {1000 * statistics.median(latencies):.1f} ms, "
+            f"median {median:.1f} ms ({median / lowest:.2f} x the floor), "
             f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms"
         )
         for clients in (1, 4, 8):
             rates = [throughput(api, task, paths, clients) for _ in range(args.rounds)]
             print(f"{clients} concurrent clients: {statistics.median(rates):.1f} images/s")
-        size, seconds, local = exported_run(api, task, paths)
+        cores = os.cpu_count() or 1
+        print(f"(the floor's bound on {cores} cores: {cores * 1000 / lowest:.1f} images/s)")
+        seconds, local = exported_run(folder, paths)
         difference = max(
             abs(local[name]["scores"][score["category"]] - score["score"])
             for name, answer in answers.items()
@@ -235,6 +331,7 @@ def main():
             f"{seconds:.1f} s with start-up ({len(paths) / seconds:.1f} images/s); same label for "
             f"{same_labels}/{len(answers)}, largest score difference {difference:.2e}"
         )
+        int8(api, task, folder, paths, answers, args.rounds)
     finally:
         if site:
             stop_site(site)

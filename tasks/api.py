@@ -143,8 +143,8 @@ def urls():
 # Lookups through the key's owner
 
 
-def owned_task(request, code, counted=False):
-    tasks = Task.objects.with_counts() if counted else Task.objects.select_related("active_run")
+def owned_task(request, code, tasks=None):
+    tasks = Task.objects.select_related("active_run") if tasks is None else tasks
     task = tasks.filter(code=code, owner=request.auth).first()
     if task is None:
         raise Http404(f"You have no task {code}.")
@@ -158,8 +158,8 @@ def owned_category(task, code):
     return category
 
 
-def owned_run(task, code):
-    run = task.runs.filter(code=code).first()
+def owned_run(task, code, runs=None):
+    run = (task.runs if runs is None else runs).filter(code=code).first()
     if run is None:
         raise Http404(f"Task {task.code} has no run {code}.")
     return run
@@ -182,17 +182,17 @@ def create_task(request, payload: TaskIn):
         task = Task.objects.create(owner=request.auth, name=payload.name.strip())
         for name in names:
             task.category_named(name)
-    return Status(201, owned_task(request, task.code, counted=True))
+    return Status(201, owned_task(request, task.code, tasks=Task.objects.with_counts()))
 
 
 @api.get("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def read_task(request, task: UUID):
-    return owned_task(request, task, counted=True)
+    return owned_task(request, task, tasks=Task.objects.with_counts())
 
 
 @api.patch("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def rename_task(request, task: UUID, payload: TaskPatch):
-    found = owned_task(request, task, counted=True)
+    found = owned_task(request, task, tasks=Task.objects.with_counts())
     found.name = payload.name.strip()
     found.save(update_fields=["name", "updated"])
     return found
@@ -575,7 +575,7 @@ def answer_run(task, code):
 
 
 def ready_run(task, code):
-    run = owned_run(task, code)
+    run = owned_run(task, code, task.runs.answering())
     if run.status != TrainingRun.Status.READY:
         raise ApiError(409, f"Run {code} is {run.status}; only a ready run has a model.")
     return run
@@ -609,7 +609,7 @@ def classify(
     """Every category's score for each image, best first, the top label, and the run
     that answered. Nothing is stored unless `keep` asks."""
     classify_rate.check(request.api_key)
-    found = owned_task(request, task)
+    found = owned_task(request, task, Task.objects.with_answering_run())
     answering = answer_run(found, run)
     answers = predictions.classify_files(files, [answering], check=refuse_unless_all_images)
     kept = keeping.keep(found, answers, keep)

@@ -1,6 +1,7 @@
 """What a stored photo must be: a decodable image in an allowed format, within the pixel
 limit, turned into correct RGB with its EXIF orientation applied, plus a thumbnail."""
 
+import contextlib
 import io
 from dataclasses import dataclass
 
@@ -56,6 +57,35 @@ class CheckedImage:
 def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> CheckedImage:
     """Decode data as an image, whatever its name says, and make its thumbnail and its
     fingerprint, from the one decoding."""
+    with opened(data, max_pixels) as image:
+        width, height = image.size
+        if image.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
+            width, height = height, width
+        # A JPEG can decode straight at a fraction of its size: much faster for a
+        # thumbnail, and the whole file is still read, so damage is still found.
+        image.draft("RGB", (thumbnail_size, thumbnail_size))
+        thumbnail = to_rgb(ImageOps.exif_transpose(image))
+        format = image.format
+    thumbnail.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumbnail.save(out, "JPEG", quality=85)
+    return CheckedImage(
+        format, EXTENSIONS[format], width, height, out.getvalue(), fingerprint(thumbnail)
+    )
+
+
+def decoded_photo(data: bytes, *, max_pixels: int) -> Image.Image:
+    """data decoded once into the upright RGB image a model reads, with check_image's
+    checks and reasons: a photo sent to be classified needs no thumbnail or
+    fingerprint, and decoding it a second time to predict would cost as much again."""
+    with opened(data, max_pixels) as image:
+        return to_rgb(ImageOps.exif_transpose(image))
+
+
+@contextlib.contextmanager
+def opened(data, max_pixels):
+    """data opened as an image in an allowed format within the pixel limit; what fails
+    to decode inside the block is refused with the reason."""
     if not data:
         raise ImageRejected(gettext("the file is empty"))
     try:
@@ -69,13 +99,7 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
                     )
                     % {"width": width, "height": height, "limit": f"{max_pixels / 1e6:g}"}
                 )
-            if image.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
-                width, height = height, width
-            # A JPEG can decode straight at a fraction of its size: much faster for a
-            # thumbnail, and the whole file is still read, so damage is still found.
-            image.draft("RGB", (thumbnail_size, thumbnail_size))
-            thumbnail = to_rgb(ImageOps.exif_transpose(image))
-            format = image.format
+            yield image
     except UnidentifiedImageError:
         raise ImageRejected(
             gettext("not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC)")
@@ -87,9 +111,3 @@ def check_image(data: bytes, *, max_pixels: int, thumbnail_size: int) -> Checked
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageRejected(gettext("the image data is damaged or truncated")) from None
-    thumbnail.thumbnail((thumbnail_size, thumbnail_size), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    thumbnail.save(out, "JPEG", quality=85)
-    return CheckedImage(
-        format, EXTENSIONS[format], width, height, out.getvalue(), fingerprint(thumbnail)
-    )

@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+import PIL.Image
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -23,7 +24,7 @@ from django.utils.translation import gettext
 
 from tasks import datasets, near_copies
 from tasks.fetching import FetchRefused, fetch_image
-from tasks.imaging import ImageRejected, check_image
+from tasks.imaging import ImageRejected, check_image, decoded_photo
 from tasks.models import Image, delete_files
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -155,6 +156,9 @@ class Sent:
 
     name: str  # the file's name; a zip member as zip/path; a URL as sent
     image: io.BytesIO | None = None  # None when refused
+    # image decoded, upright RGB, for the model to read without decoding it again; None
+    # when refused, or when the request's photos kept decoded took their room (Reading)
+    photo: PIL.Image.Image | None = None
     reason: str = ""
     over_limit: bool = False  # refused for its size or the count of files, not its content
     whole_zip: bool = False  # the refusal is of a whole archive, none of its members read
@@ -164,6 +168,11 @@ class Sent:
     def __post_init__(self):
         self.name = printable(self.name)
 
+    @property
+    def to_predict(self):
+        """What the model reads: the decoded photo, or else the data to decode again."""
+        return self.image if self.photo is None else self.photo
+
 
 def images_to_classify(files, limits, max_files, fetched=()):
     """A Sent for each image in uploaded files (images and zips of images), then for
@@ -171,27 +180,28 @@ def images_to_classify(files, limits, max_files, fetched=()):
     classification that stores nothing. Only the first max_files are read; the rest are
     refused unread, each on its own line."""
     sent = []
+    reading = Reading(limits)
     for index, upload in enumerate(files):
         if is_zip(upload):
-            add_members(sent, upload.name, ZipUpload(upload, limits), limits, max_files)
+            add_members(sent, upload.name, ZipUpload(upload, limits), reading, max_files)
         elif len(sent) >= max_files:
             sent.append(over_the_count(upload.name, max_files, file_index=index))
         elif upload.size > limits.image_bytes:
             refusal = too_large(upload.size, limits)
             sent.append(Sent(upload.name, reason=refusal, over_limit=True, file_index=index))
         else:
-            sent.append(image_sent(upload.name, upload.read(), limits, file_index=index))
+            sent.append(reading.image(upload.name, upload.read(), file_index=index))
     for url, data, where, refusal in fetched:
         if len(sent) >= max_files:
             sent.append(over_the_count(url, max_files, resolved_url=where))
         elif refusal:
             sent.append(Sent(url, reason=refusal, resolved_url=where))
         else:
-            sent.append(image_sent(url, data, limits, resolved_url=where))
+            sent.append(reading.image(url, data, resolved_url=where))
     return sent
 
 
-def add_members(sent, name, archive, limits, max_files):
+def add_members(sent, name, archive, reading, max_files):
     """A Sent for each member of archive onto sent, each read only while sent holds
     fewer than max_files."""
     if archive.refusal:
@@ -209,7 +219,7 @@ def add_members(sent, name, archive, limits, max_files):
         if read is None:
             return  # the archive unpacks past its limit, as the last member's refusal says
         _, data, refusal = read
-        sent.append(Sent(member, reason=refusal) if refusal else image_sent(member, data, limits))
+        sent.append(Sent(member, reason=refusal) if refusal else reading.image(member, data))
 
 
 def over_the_count(name, max_files, **where):
@@ -217,12 +227,29 @@ def over_the_count(name, max_files, **where):
     return Sent(name, reason=reason, over_limit=True, **where)
 
 
-def image_sent(name, data, limits, **where):
-    try:
-        check_image(data, max_pixels=limits.image_pixels, thumbnail_size=8)
-    except ImageRejected as rejection:
-        return Sent(name, reason=str(rejection), **where)
-    return Sent(name, image=io.BytesIO(data), **where)
+class Reading:
+    """Each image sent to be classified checked by decoding it, and kept decoded for the
+    prediction (decoding a photo costs about as much as resizing it for the model) while
+    the photos kept hold fewer pixels than the largest one allowed: past that, an image is
+    checked at a fraction of its size and decoded again when predicted, so that a request
+    of many large photos never holds them all decoded at once."""
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.pixels_kept = 0
+
+    def image(self, name, data, **where):
+        max_pixels = self.limits.image_pixels
+        try:
+            if self.pixels_kept < max_pixels:
+                photo = decoded_photo(data, max_pixels=max_pixels)
+                self.pixels_kept += photo.width * photo.height
+            else:
+                check_image(data, max_pixels=max_pixels, thumbnail_size=8)
+                photo = None
+        except ImageRejected as rejection:
+            return Sent(name, reason=str(rejection), **where)
+        return Sent(name, image=io.BytesIO(data), photo=photo, **where)
 
 
 def fetch(url, limits):

@@ -54,6 +54,13 @@ class TaskQuerySet(models.QuerySet):
             )
         )
 
+    def with_answering_run(self):
+        """Tasks with their active run as a classify reads it
+        (TrainingRunQuerySet.answering)."""
+        return self.select_related("active_run").defer(
+            *(f"active_run__{name}" for name in TrainingRun.GROWING_FIELDS)
+        )
+
     def with_counts(self):
         # Subqueries, not two joins: joining images and categories would multiply rows.
         return self.annotate(
@@ -569,6 +576,12 @@ class JSONArrayLength(models.Func):
 
 
 class TrainingRunQuerySet(models.QuerySet):
+    def answering(self):
+        """Runs as a classify reads them: without the columns that grow with the task,
+        which a classify never reads (the samples alone are tens of kilobytes of JSON
+        to fetch and parse per request for a few hundred photos)."""
+        return self.defer(*TrainingRun.GROWING_FIELDS)
+
     def listed(self):
         """Runs as a list shows them: sample_count, without the samples and mistakes."""
         return self.defer("samples", "misclassified").annotate(
@@ -595,6 +608,9 @@ class TrainingRun(models.Model):
     choose_operating_point changes a ready run's operating point, and so its model zip,
     which goes back to waiting. finish and fail call the task's webhooks once they commit.
     """
+
+    # The JSON columns that grow with the task's photos and the run's measures.
+    GROWING_FIELDS = ("samples", "misclassified", "held_out", "metrics", "formats")
 
     class Status(models.TextChoices):
         QUEUED = "queued", pgettext_lazy("run status", "Queued")

@@ -39,13 +39,17 @@ class ClassifyRate:
     def __init__(self):
         self.redis_down_until = 0.0
         self.redis = self.redis_url = None
+        self.lock = threading.Lock()
 
     def connection(self):
-        """One client (and its connection pool) per process, not a new socket per call."""
+        """One client (and its connection pool) per process, not a new socket per call,
+        made under a lock: a web process's threads all make their first call at once
+        when a crowd arrives."""
         url = settings.RQ_QUEUES["default"]["URL"]
-        if url != self.redis_url:
-            self.redis, self.redis_url = django_rq.get_connection("default"), url
-        return self.redis
+        with self.lock:
+            if url != self.redis_url:
+                self.redis, self.redis_url = django_rq.get_connection("default"), url
+            return self.redis
 
     def check(self, api_key):
         if time.monotonic() < self.redis_down_until:

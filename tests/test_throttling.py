@@ -7,7 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tasks.throttling import InferenceSlots, Throttled, classify_rate
+from tasks.models import ApiKey
+from tasks.throttling import ClassifyRate, InferenceSlots, Throttled, classify_rate
 from tests.images import png
 from tests.test_watson import V3, basic
 
@@ -56,6 +57,31 @@ def test_watson_classify_counts_against_the_same_limit(client, api, api_key, rat
     assert response.status_code == 429
     assert response.json()["code"] == 429
     assert response["Retry-After"]
+
+
+def test_concurrent_first_calls_to_the_limit_all_answer(owner, rate_limit, settings):
+    """A crowd's first requests reach a new web process's limiter at once: each is
+    counted, none fails for want of the Redis client another thread is making."""
+    settings.VIZE_CLASSIFY_LIMIT = 1000
+    key, _ = ApiKey.issue(owner, "crowd")
+    limiter, start, failures = ClassifyRate(), threading.Barrier(16), []
+
+    def first_call():
+        start.wait()
+        try:
+            limiter.check(key)
+        except Exception as failure:  # any failure is the finding
+            failures.append(failure)
+
+    callers = [threading.Thread(target=first_call) for _ in range(16)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert failures == []
+    assert limiter.redis_down_until == 0.0
+    (bucket,) = limiter.connection().scan_iter(f"vizeapp:classify-rate:{key.pk}:*")
+    assert int(limiter.connection().get(bucket)) == 16
 
 
 def test_with_redis_down_classify_is_not_limited(api, settings, redis_down):

@@ -34,8 +34,8 @@ from trainer.files import (
     TORCHSCRIPT_FILE,
     fine_tuned,
 )
-from trainer.portable import load_rgb, to_input
-from trainer.runtime import session
+from trainer.portable import load_rgb, session, to_input
+from trainer.runtime import providers
 
 # At most this many photos are measured and calibrated on, spread evenly over those
 # given: enough to see one disagreement in 200, and a few seconds per format.
@@ -100,7 +100,7 @@ class Scored:
 
 
 def onnx_scores(path, pixels):
-    model = session(path, threads=1)
+    model = session(path, threads=1, providers=providers())
     return Scored(lambda batch: model.run(None, {"pixels": batch})[0], pixels)
 
 

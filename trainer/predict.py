@@ -9,10 +9,8 @@ from PIL import Image
 
 from trainer.backbones import DEFAULT_BASE_MODEL, Preprocessing, base_model
 from trainer.files import DESCRIPTION_FILE, MODEL_FILE
-from trainer.portable import load_rgb, operating_threshold, ranked, to_input, to_rgb
-from trainer.runtime import cached_graph, session
-
-BATCH_SIZE = 16
+from trainer.portable import load_rgb, operating_threshold, ranked, session, to_input, to_rgb
+from trainer.runtime import cached_graph, providers
 
 
 @dataclass
@@ -35,7 +33,7 @@ class Predictor:
         threads=None,
         threshold=0.0,
     ):
-        self.session = session(model_path, threads)
+        self.session = session(model_path, threads, providers())
         self.classes = classes
         self.preprocessing = preprocessing
         self.negative = negative
@@ -44,21 +42,17 @@ class Predictor:
 
     def predict(self, images, top=None, threshold=None):
         """Predictions for images given as paths, file objects or PIL images, at the
-        operating point threshold (the model's own by default)."""
+        operating point threshold (the model's own by default), one image at a time
+        (portable.session says why)."""
         threshold = self.threshold if threshold is None else threshold
         predictions = []
-        for start in range(0, len(images), BATCH_SIZE):
-            batch = np.stack(
-                [
-                    to_input(as_rgb(image), self.preprocessing)
-                    for image in images[start : start + BATCH_SIZE]
-                ]
-            )
-            (scores,) = self.session.run(None, {"pixels": batch})
+        for image in images:
+            pixels = to_input(as_rgb(image), self.preprocessing)
+            ((row,),) = self.session.run(None, {"pixels": pixels[np.newaxis]})
             if self.softmax:
-                scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-                scores /= scores.sum(axis=1, keepdims=True)
-            predictions += [self.prediction(row, top, threshold) for row in scores]
+                row = np.exp(row - row.max())
+                row /= row.sum()
+            predictions.append(self.prediction(row, top, threshold))
         return predictions
 
     def prediction(self, row, top, threshold):

@@ -40,9 +40,11 @@ def cached_graph(name, kind, cache_dir=None):
 
 
 def session(path, threads=None):
-    """A session safe to share between threads. Its worker threads sleep between runs
-    instead of spinning: spinning made two concurrent runs of Lite2 on 2 cores give 33
-    images/s instead of 57, and a lone run is no slower without it (20 ms)."""
+    """A session for batches of images (embedding a task's photos), safe to share
+    between threads; portable.session is the one for an image at a time. Its worker
+    threads sleep between runs instead of spinning: spinning made two concurrent runs of
+    Lite2 on 2 cores give 33 images/s instead of 57, and a lone run is no slower
+    without it (20 ms)."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
     options.inter_op_num_threads = 1

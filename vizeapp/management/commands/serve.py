@@ -44,6 +44,7 @@ class Command(BaseCommand):
         python = sys.executable
         web = [
             *(python, "-m", "gunicorn", "vizeapp.wsgi", f"--bind={bind}"),
+            "--config=python:vizeapp.gunicorn_conf",
             *(f"--workers={web_workers}", f"--threads={threads}", "--timeout=300"),
             "--access-logfile=-",
             # Its own, not gunicorn's one per user: stopping one copy must not stop another.
