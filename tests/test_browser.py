@@ -81,6 +81,13 @@ def sign_up_and_create_task(page, categories):
     page.wait_for_load_state()
 
 
+def open_view(page, link):
+    """Follow a link of the side bar, and wait for the page it opens to have loaded its
+    scripts: a key pressed before then is lost."""
+    page.click(link)
+    page.wait_for_load_state()
+
+
 def wait_for_count(page, name, count):
     page.wait_for_function(
         f"""() => document.querySelector('#sidebar [data-name="{name}"] .count')
@@ -167,14 +174,14 @@ def test_a_suspected_mislabel_is_fixed_with_the_key_a_and_an_outlier_kept_with_k
     Image.objects.filter(pk=far.pk).update(outlier_score=2.5)
     connections.close_all()  # left open, this thread's session outlives the test database
     page.reload()
-    page.click("#sidebar a:has-text('Suspected mislabels')")
+    open_view(page, "#sidebar a:has-text('Suspected mislabels')")
     assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "→ bees · 90 %"
 
     page.click("#tiles .tile >> nth=0")
     page.keyboard.press("a")
     wait_for_count(page, "bees", 1)
     assert page.locator("#tiles .tile").count() == 0
-    page.click("#sidebar a:has-text('Outliers')")
+    open_view(page, "#sidebar a:has-text('Outliers')")
     page.click("#tiles .tile >> nth=0")
     page.keyboard.press("k")
     page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 0")

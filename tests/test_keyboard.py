@@ -8,7 +8,7 @@ from django.db import connections
 from tasks.models import Category, Image, Task
 from tests import test_browser
 from tests.helpers import add_images
-from tests.test_browser import count_of, sign_up_and_create_task, wait_for_count
+from tests.test_browser import count_of, open_view, sign_up_and_create_task, wait_for_count
 
 pytestmark = pytest.mark.browser
 
@@ -108,7 +108,7 @@ def test_a_number_key_moves_the_cursors_photo_while_it_has_the_focus(page, db):
 
 def test_after_a_number_key_moved_its_photo_away_the_cursor_is_on_the_next(page, db):
     grid_of(page, 3)
-    page.click('#sidebar [data-name="ants"]')
+    open_view(page, '#sidebar [data-name="ants"]')
     page.wait_for_function("document.querySelectorAll('#tiles .tile').length === 3")
     enter_grid(page)
     following = page.locator("#tiles .tile").nth(1).get_attribute("data-code")
@@ -165,7 +165,7 @@ def test_enter_opens_the_larger_view_whose_keys_show_the_next_photo_and_move_it(
 
 def test_the_undo_of_a_move_puts_the_photos_back_and_the_counts_with_them(page, db):
     grid_of(page, 3)
-    page.click('#sidebar [data-name="ants"]')
+    open_view(page, '#sidebar [data-name="ants"]')
     page.click("#tiles .tile >> nth=0")
     page.click("#tiles .tile >> nth=1", modifiers=["Shift"])
     page.keyboard.press("2")
