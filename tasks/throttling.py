@@ -13,7 +13,8 @@ import django_rq
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
-from django.utils.translation import gettext_noop
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -145,10 +146,10 @@ class ShedClassifyLoad:
     }
     # To the page's script, what it shows in place of the predictions; without
     # JavaScript, a page of its own that leads back (a GET of the same address).
-    FRAGMENT_ANSWER = f'<p class="message message-error">{BUSY}</p>'
+    FRAGMENT_ANSWER = '<p class="message message-error">{busy}</p>'
     PAGE_ANSWER = (
-        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Busy</title>'
-        f'<p>{BUSY}</p><p><a href="">Back to the preview</a></p></html>'
+        '<!doctype html><html lang="{language}"><meta charset="utf-8"><title>{title}</title>'
+        '<p>{busy}</p><p><a href="">{back}</a></p></html>'
     )
 
     def __init__(self, get_response):
@@ -160,10 +161,22 @@ class ShedClassifyLoad:
             if name in self.JSON_ANSWERS:
                 return JsonResponse(self.JSON_ANSWERS[name], status=503, headers=RETRY_SOON)
             if name == "tasks:preview" and request.method == "POST":
-                htmx = request.headers.get("HX-Request") == "true"
-                answer = self.FRAGMENT_ANSWER if htmx else self.PAGE_ANSWER
-                return HttpResponse(answer, status=503, headers=RETRY_SOON)
+                return HttpResponse(self.page_answer(request), status=503, headers=RETRY_SOON)
         return self.get_response(request)
+
+    def page_answer(self, request):
+        """The preview's answer in the page's language, which the locale middleware
+        further down has not chosen yet: from the switch's cookie or the browser's."""
+        language = translation.get_language_from_request(request)
+        with translation.override(language):
+            htmx = request.headers.get("HX-Request") == "true"
+            answer = self.FRAGMENT_ANSWER if htmx else self.PAGE_ANSWER
+            return answer.format(
+                language=language,
+                title=gettext("Busy"),
+                busy=gettext(BUSY),
+                back=gettext("Back to the preview"),
+            )
 
 
 RETRY_SOON = {"Retry-After": "1"}

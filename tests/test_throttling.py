@@ -111,6 +111,30 @@ def test_a_busy_process_tells_the_preview_page_to_try_again(owner_client, task, 
     assert "The server is busy classifying; try again in a moment." in response.content.decode()
 
 
+def test_a_busy_process_tells_the_preview_page_in_the_browsers_language(
+    owner_client, task, no_capacity
+):
+    response = owner_client.post(
+        reverse("tasks:preview", args=[task.code]),
+        {"files": [SimpleUploadedFile("a.png", png())]},
+        headers={"HX-Request": "true", "Accept-Language": "fr-FR,fr;q=0.9"},
+    )
+    assert "Le serveur" in response.content.decode()
+
+
+def test_without_javascript_a_busy_preview_is_a_page_in_the_switchs_language(
+    owner_client, task, no_capacity, settings
+):
+    owner_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    response = owner_client.post(
+        reverse("tasks:preview", args=[task.code]), {"files": [SimpleUploadedFile("a.png", png())]}
+    )
+    page = response.content.decode()
+    assert '<html lang="zh-hans">' in page
+    assert "服务器正忙于分类；请稍后再试。" in page
+    assert "返回试用" in page
+
+
 @pytest.fixture
 def one_slot(settings):
     settings.VIZE_INFERENCE_SLOTS = 1
