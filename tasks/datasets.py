@@ -39,6 +39,7 @@ from django.utils.text import slugify
 
 from tasks import downloads, workspaces, zips
 from tasks.models import DatasetZip, display_name
+from trainer.export import readable_member
 
 LABELS_FILE = "labels.csv"
 COLUMNS = ("file", "sha256", "category", "negative", "split", "prediction", "score")
@@ -194,10 +195,10 @@ def write(path, found, answers):
     zip64 records that every current unzip tool reads."""
     paths = layout(found)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        labels = member(LABELS_FILE, datetime.now(UTC))
+        labels = readable_member(LABELS_FILE, datetime.now(UTC))
         archive.writestr(labels, labels_csv(paths, answers), zipfile.ZIP_DEFLATED)
         for name, photo in paths:
-            stored = member(name, photo.created)
+            stored = readable_member(name, photo.created)
             stored.file_size = photo.size
             with default_storage.open(photo.file) as source, archive.open(stored, "w") as target:
                 shutil.copyfileobj(source, target, CHUNK)
@@ -213,14 +214,6 @@ def labels_csv(paths, answers):
         answer = answers.get(photo.code, ("", "", ""))
         rows.writerow((name, photo.sha256, photo.category or "", negative, *answer))
     return text.getvalue()
-
-
-def member(name, when):
-    """A zip member that unpacks as a file anyone may read (without a mode, unzip would
-    make it one nobody may)."""
-    info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
-    info.external_attr = 0o644 << 16
-    return info
 
 
 @dataclass

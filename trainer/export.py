@@ -58,22 +58,23 @@ def package(model_dir, out_path, title, threshold, served=MODEL_FILE):
     return out_path
 
 
-def readable(name):
-    """A zip member that unpacks as a file anyone may read: zipfile gives writestr's
-    members mode 0600 and write's the mode of the file on disk (0600 where the model was
-    written through a temporary file)."""
-    member = zipfile.ZipInfo(name, date_time=datetime.now().timetuple()[:6])
+def readable_member(name, when, compress_type=zipfile.ZIP_STORED):
+    """A zip member dated when that unpacks as a file anyone may read: zipfile gives
+    writestr's members mode 0600 and write's the mode of the file on disk (0600 where
+    the model was written through a temporary file). The dataset zip's too."""
+    member = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
     member.external_attr = 0o644 << 16
-    member.compress_type = zipfile.ZIP_DEFLATED
+    member.compress_type = compress_type
     return member
 
 
 def add_text(archive, name, text):
-    archive.writestr(readable(name), text)
+    archive.writestr(readable_member(name, datetime.now(), zipfile.ZIP_DEFLATED), text)
 
 
 def add_file(archive, path, name):
-    with path.open("rb") as source, archive.open(readable(name), "w") as target:
+    member = readable_member(name, datetime.now(), zipfile.ZIP_DEFLATED)
+    with path.open("rb") as source, archive.open(member, "w") as target:
         shutil.copyfileobj(source, target, CHUNK)
 
 
