@@ -51,7 +51,7 @@ from tasks.api_schemas import (
     WebhookOut,
 )
 from tasks.forms import CategoryForm
-from tasks.models import REVIEW_QUEUES, ApiKey, BadCursor, Task, TrainingRun
+from tasks.models import REVIEW_QUEUES, ApiKey, BadCursor, Category, Task, TrainingRun
 from tasks.throttling import Throttled, classify_rate
 
 UNAUTHORIZED = (
@@ -140,29 +140,32 @@ def urls():
     return patterns, app_name, namespace
 
 
-# Lookups through the key's owner
+# Lookups through the key's owner: get(), not first(), which would order the rows by
+# their primary key, a cost on every classify for a lookup of one unique code.
 
 
-def owned_task(request, code, tasks=None):
-    tasks = Task.objects.select_related("active_run") if tasks is None else tasks
-    task = tasks.filter(code=code, owner=request.auth).first()
-    if task is None:
-        raise Http404(f"You have no task {code}.")
-    return task
+def owned_task(request, code, get=None):
+    """The key owner's task with this code, read by get (a queryset's get, or
+    Task.answering): 404 if there is none."""
+    get = get or Task.objects.select_related("active_run").get
+    try:
+        return get(code=code, owner=request.auth)
+    except Task.DoesNotExist:
+        raise Http404(f"You have no task {code}.") from None
 
 
 def owned_category(task, code):
-    category = task.categories_with_counts().filter(code=code).first()
-    if category is None:
-        raise Http404(f"Task {task.code} has no category {code}.")
-    return category
+    try:
+        return task.categories_with_counts().get(code=code)
+    except Category.DoesNotExist:
+        raise Http404(f"Task {task.code} has no category {code}.") from None
 
 
 def owned_run(task, code, runs=None):
-    run = (task.runs if runs is None else runs).filter(code=code).first()
-    if run is None:
-        raise Http404(f"Task {task.code} has no run {code}.")
-    return run
+    try:
+        return (task.runs if runs is None else runs).get(code=code)
+    except TrainingRun.DoesNotExist:
+        raise Http404(f"Task {task.code} has no run {code}.") from None
 
 
 # Tasks
@@ -182,17 +185,17 @@ def create_task(request, payload: TaskIn):
         task = Task.objects.create(owner=request.auth, name=payload.name.strip())
         for name in names:
             task.category_named(name)
-    return Status(201, owned_task(request, task.code, tasks=Task.objects.with_counts()))
+    return Status(201, owned_task(request, task.code, Task.objects.with_counts().get))
 
 
 @api.get("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def read_task(request, task: UUID):
-    return owned_task(request, task, tasks=Task.objects.with_counts())
+    return owned_task(request, task, Task.objects.with_counts().get)
 
 
 @api.patch("/tasks/{uuid:task}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def rename_task(request, task: UUID, payload: TaskPatch):
-    found = owned_task(request, task, tasks=Task.objects.with_counts())
+    found = owned_task(request, task, Task.objects.with_counts().get)
     found.name = payload.name.strip()
     found.save(update_fields=["name", "updated"])
     return found
@@ -609,7 +612,7 @@ def classify(
     """Every category's score for each image, best first, the top label, and the run
     that answered. Nothing is stored unless `keep` asks."""
     classify_rate.check(request.api_key)
-    found = owned_task(request, task, Task.objects.with_answering_run())
+    found = owned_task(request, task, Task.answering)
     answering = answer_run(found, run)
     answers = predictions.classify_files(files, [answering], check=refuse_unless_all_images)
     kept = keeping.keep(found, answers, keep)

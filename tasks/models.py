@@ -6,7 +6,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 from operator import attrgetter
 
 import numpy as np
@@ -41,6 +41,14 @@ def check_operating_threshold(threshold):
         )
 
 
+def one_row(model, where, params, columns="*"):
+    """The row of model that the SQL condition where selects, or None. For the lookups
+    of every API call: the ORM spent longer compiling such a query than the database
+    answering it (0.3 ms against 0.06), and a classify's floor is about 16 ms."""
+    sql = f"SELECT {columns} FROM {model._meta.db_table} WHERE {where}"  # noqa: S608 (the model's names)
+    return next(iter(model.objects.raw(sql, params)), None)
+
+
 class TaskQuerySet(models.QuerySet):
     def owned_by(self, user):
         return self.filter(owner=user)
@@ -52,13 +60,6 @@ class TaskQuerySet(models.QuerySet):
                 TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE),
                 to_attr="active_runs",
             )
-        )
-
-    def with_answering_run(self):
-        """Tasks with their active run as a classify reads it
-        (TrainingRunQuerySet.answering)."""
-        return self.select_related("active_run").defer(
-            *(f"active_run__{name}" for name in TrainingRun.GROWING_FIELDS)
         )
 
     def with_counts(self):
@@ -99,6 +100,19 @@ class Task(models.Model):
     @property
     def storage_prefix(self):
         return f"{self.STORAGE_ROOT}/{self.code}"
+
+    @classmethod
+    def answering(cls, owner, code=None, watson_id=None):
+        """As Task.objects.get(owner=owner, code=code) (or watson_id=watson_id), with the
+        active run as a classify reads it (TrainingRun.answering_run). In SQL (one_row),
+        two plain queries: the ORM's join of the two cost 0.6 ms of every classify."""
+        column, value = ("code", code.hex) if code else ("watson_id", watson_id)
+        task = one_row(cls, f"{column} = %s AND owner_id = %s", [value, owner.pk])
+        if task is None:
+            raise cls.DoesNotExist
+        if task.active_run_id is not None:
+            task.active_run = TrainingRun.answering_run(task.active_run_id)
+        return task
 
     def category_named(self, name):
         """The category with this name, ignoring case, created if it does not exist yet."""
@@ -575,6 +589,13 @@ class JSONArrayLength(models.Func):
         return self.as_sql(compiler, connection, function="JSONB_ARRAY_LENGTH", **extra_context)
 
 
+@cache
+def answering_columns():
+    """TrainingRun's columns but the growing ones (TrainingRunQuerySet.answering)."""
+    fields = TrainingRun._meta.concrete_fields
+    return ", ".join(f.column for f in fields if f.name not in TrainingRun.GROWING_FIELDS)
+
+
 class TrainingRunQuerySet(models.QuerySet):
     def answering(self):
         """Runs as a classify reads them: without the columns that grow with the task,
@@ -691,6 +712,11 @@ class TrainingRun(models.Model):
 
     def get_absolute_url(self):
         return reverse("tasks:run_detail", args=[self.task.code, self.code])
+
+    @classmethod
+    def answering_run(cls, pk):
+        """The run as TrainingRunQuerySet.answering reads it, in SQL (one_row)."""
+        return one_row(cls, "id = %s", [pk], columns=answering_columns())
 
     @property
     def is_active(self):
@@ -1028,14 +1054,14 @@ class ApiKey(models.Model):
 
     @classmethod
     def find(cls, secret):
-        """The unrevoked key of an active user with this secret, or None."""
-        key = (
-            cls.objects.select_related("owner")
-            .filter(digest=cls.digest_of(secret), revoked=None, owner__is_active=True)
-            .first()
-        )
-        if key is None:
+        """The unrevoked key of an active user with this secret, or None (one_row: every
+        API call asks)."""
+        key = one_row(cls, "digest = %s AND revoked IS NULL", [cls.digest_of(secret)])
+        owners = cls._meta.get_field("owner").related_model
+        owner = key and one_row(owners, "id = %s AND is_active", [key.owner_id])
+        if owner is None:
             return None
+        key.owner = owner
         now = timezone.now()
         if key.last_used is None or now - key.last_used > cls.LAST_USED_PRECISION:
             cls.objects.filter(pk=key.pk).update(last_used=now)

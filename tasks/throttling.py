@@ -59,7 +59,10 @@ class ClassifyRate:
         now = time.time()
         bucket = f"vizeapp:classify-rate:{api_key.pk}:{int(now // window)}"
         try:
-            calls, _ = self.connection().pipeline().incr(bucket).expire(bucket, window).execute()
+            # Both in one round trip, without MULTI/EXEC (a quarter of a millisecond a
+            # call): each window counts in a key of its own, so they need not be atomic.
+            pipeline = self.connection().pipeline(transaction=False)
+            calls, _ = pipeline.incr(bucket).expire(bucket, window).execute()
         except RedisError:
             logger.warning("Redis is unavailable; classify calls are not rate-limited for now")
             self.redis_down_until = time.monotonic() + REDIS_BACKOFF_SECONDS

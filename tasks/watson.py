@@ -129,11 +129,13 @@ def classifier_json(task, verbose=True):
     return answer
 
 
-def owned_classifier(request, classifier_id):
-    task = Task.objects.filter(owner=request.owner, watson_id=classifier_id).first()
-    if task is None:
-        raise WatsonError(404, f"Cannot find classifier {classifier_id}.")
-    return task
+def owned_classifier(request, classifier_id, get=Task.objects.get):
+    """The key owner's task with this Watson id, read by get (Task.objects.get or
+    Task.answering): 404 if there is none."""
+    try:
+        return get(owner=request.owner, watson_id=classifier_id)
+    except Task.DoesNotExist:
+        raise WatsonError(404, f"Cannot find classifier {classifier_id}.") from None
 
 
 @watson_view(["GET", "POST"])
@@ -398,7 +400,7 @@ def chosen_classifiers(request, fields):
         if classifier_id == "default":
             chosen.append(("default", None))
             continue
-        task = owned_classifier(request, classifier_id)
+        task = owned_classifier(request, classifier_id, Task.answering)
         if task.active_run is None:
             raise WatsonError(
                 400, f"Classifier {classifier_id} is still {classifier_json(task)['status']}."
