@@ -60,7 +60,8 @@ class ClassifyRate:
         bucket = f"vizeapp:classify-rate:{api_key.pk}:{int(now // window)}"
         try:
             # Both in one round trip, without MULTI/EXEC (a quarter of a millisecond a
-            # call): each window counts in a key of its own, so they need not be atomic.
+            # call). Each window counts in a key of its own, so a connection lost between
+            # the two leaves at worst a key without expiry, never a wrong count.
             pipeline = self.connection().pipeline(transaction=False)
             calls, _ = pipeline.incr(bucket).expire(bucket, window).execute()
         except RedisError:

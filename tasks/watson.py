@@ -129,9 +129,10 @@ def classifier_json(task, verbose=True):
     return answer
 
 
-def owned_classifier(request, classifier_id, get=Task.objects.get):
+def owned_classifier(request, classifier_id, get=None):
     """The key owner's task with this Watson id, read by get (Task.objects.get or
     Task.answering): 404 if there is none."""
+    get = get or Task.objects.get
     try:
         return get(owner=request.owner, watson_id=classifier_id)
     except Task.DoesNotExist:
