@@ -620,9 +620,9 @@ def classify(
 ):
     """Every category's score for each image, best first, the top label, and the run
     that answered. Nothing is stored unless `keep` asks."""
-    classify_rate.check(request.api_key)
-    found = owned_task(request, task, Task.answering)
-    answering = answer_run(found, run)
+    with classify_rate.counting(request.api_key):
+        found = owned_task(request, task, Task.answering)
+        answering = answer_run(found, run)
     answers = predictions.classify_files(files, [answering], check=refuse_unless_all_images)
     kept = keeping.keep(found, answers, keep)
     return {

@@ -84,6 +84,14 @@ def test_concurrent_first_calls_to_the_limit_all_answer(owner, rate_limit, setti
     assert int(limiter.connection().get(bucket)) == 16
 
 
+def test_a_call_to_a_missing_task_counts_against_the_limit(api, rate_limit):
+    """The count's answer is read after the task's lookup, which fails here."""
+    missing = "/api/v1/tasks/00000000-0000-4000-8000-000000000000/classify"
+    statuses = [api.post(missing, not_an_image()).status_code for _ in range(2)]
+    statuses += [api.post(GENERAL, not_an_image()).status_code for _ in range(2)]
+    assert statuses == [404, 404, 429, 429]
+
+
 def test_with_redis_down_classify_is_not_limited(api, settings, redis_down):
     settings.VIZE_CLASSIFY_LIMIT = 0
     assert api.post(GENERAL, not_an_image()).status_code == 415
