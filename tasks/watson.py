@@ -308,10 +308,10 @@ def core_ml_model(request, classifier_id):
 
 @watson_view(["GET", "POST"])
 def classify(request):
+    classify_rate.check(request.api_key)  # before the upload is read: 429 costs nothing
     fields = request.POST if request.method == "POST" else request.GET
     threshold = parse_threshold(fields.get("threshold"))
-    with classify_rate.counting(request.api_key):
-        chosen = chosen_classifiers(request, fields)
+    chosen = chosen_classifiers(request, fields)
     uploads, urls = classify_inputs(request, fields)
     answers = predictions.classify_files(
         uploads,

@@ -4,6 +4,7 @@ at once with Retry-After instead of leaving callers waiting."""
 import threading
 
 import pytest
+import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -84,8 +85,17 @@ def test_concurrent_first_calls_to_the_limit_all_answer(owner, rate_limit, setti
     assert int(limiter.connection().get(bucket)) == 16
 
 
-def test_a_call_to_a_missing_task_counts_against_the_limit(api, rate_limit):
-    """The count's answer is read after the task's lookup, which fails here."""
+@pytest.fixture
+def one_redis_connection(rate_limit, settings, monkeypatch):
+    """The limiter with a single Redis connection: one it failed to give back leaves
+    it none (Redis counts as down, and nothing is limited)."""
+    url = settings.RQ_QUEUES["default"]["URL"]
+    monkeypatch.setattr(classify_rate, "redis", redis.Redis.from_url(url, max_connections=1))
+    monkeypatch.setattr(classify_rate, "redis_url", url)
+
+
+def test_a_call_to_a_missing_task_counts_and_gives_its_connection_back(api, one_redis_connection):
+    """The count is read after the task's lookup, which fails here."""
     missing = "/api/v1/tasks/00000000-0000-4000-8000-000000000000/classify"
     statuses = [api.post(missing, not_an_image()).status_code for _ in range(2)]
     statuses += [api.post(GENERAL, not_an_image()).status_code for _ in range(2)]
