@@ -94,7 +94,6 @@ class RowReader:
     def of(cls, model, fields, operations):
         fields = tuple(f for f in model._meta.concrete_fields if f in fields or f.primary_key)
         table, quote = model._meta.db_table, operations.quote_name
-        columns = [field.get_col(table) for field in fields]
         return cls(
             model,
             table,
@@ -106,7 +105,7 @@ class RowReader:
                     operations.get_db_converters(column)
                     + column.get_db_converters(operations.connection),
                 )
-                for column in columns
+                for column in (field.get_col(table) for field in fields)
             ],
         )
 
