@@ -625,30 +625,37 @@ def classify(
         answering = answer_run(found, run)
     answers = predictions.classify_files(files, [answering], check=refuse_unless_all_images)
     kept = keeping.keep(found, answers, keep)
-    return {
-        "images": [
-            classified(answer.sent.name, answer.predictions[0], answering.code, threshold)
-            | kept_fields(outcome)
+    return classification(
+        request,
+        [
+            classified(answer.sent.name, answer.predictions[0], answering.code, threshold, outcome)
             for answer, outcome in zip(answers, kept, strict=True)
-        ]
-    }
+        ],
+    )
 
 
-def kept_fields(outcome):
-    if outcome is None:
-        return {}
-    return {"kept": outcome.image and outcome.image.code, "not_kept": outcome.refusal or None}
+def classification(request, images):
+    """The answer of a classify, as Classification documents it, rendered as built:
+    django-ninja's validation of it would check what `classified` already guarantees
+    (tests hold it to the schema), at 0.15 ms a photo of two categories after its
+    inference, more with more categories."""
+    return api.create_response(request, {"images": images}, status=200)
 
 
-def classified(name, prediction, run_code, threshold):
+def classified(name, prediction, run_code, threshold, kept=None):
+    """One image's answer; kept is what keeping did with it, where classify asked. The
+    codes are strings already: the renderer's encoder would convert them in Python."""
     scores = [{"category": c, "score": s} for c, s in prediction.scores if s >= threshold]
     label = prediction.label if scores and scores[0]["category"] == prediction.label else None
+    image = kept and kept.image
     return {
         "name": name,
         "label": label,
         "needs_review": prediction.needs_review,
         "scores": scores,
-        "run": run_code,
+        "run": run_code and str(run_code),
+        "kept": image and str(image.code),
+        "not_kept": (kept and kept.refusal) or None,
     }
 
 
@@ -665,11 +672,10 @@ def classify_general(
     """The built-in ImageNet classifier: 1,000 everyday classes, no training needed."""
     classify_rate.check(request.api_key)
     answers = predictions.classify_files(files, [None], top=top, check=refuse_unless_all_images)
-    return {
-        "images": [
-            classified(answer.sent.name, answer.predictions[0], None, 0.0) for answer in answers
-        ]
-    }
+    return classification(
+        request,
+        [classified(answer.sent.name, answer.predictions[0], None, 0.0) for answer in answers],
+    )
 
 
 # Export

@@ -5,7 +5,9 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image as PILImage
 
+from tasks.api_schemas import Classification
 from tasks.models import Image, Task
 from tests import images
 from tests.helpers import V1, add_images
@@ -309,8 +311,6 @@ def test_export_without_a_model_is_409(api, task):
 
 def test_the_general_classifier_names_imagenet_classes(api):
     picture = io.BytesIO()
-    from PIL import Image as PILImage
-
     PILImage.new("RGB", (224, 224), (20, 120, 30)).save(picture, "PNG")
     response = api.post(
         f"{V1}/classify/general",
@@ -323,6 +323,17 @@ def test_the_general_classifier_names_imagenet_classes(api):
     assert len(answer["scores"]) == 3
     assert answer["label"] == answer["scores"][0]["category"]
     assert answer["scores"][0]["score"] >= answer["scores"][1]["score"]
+
+
+def test_the_general_classifiers_answer_is_what_its_schema_documents(api):
+    picture = io.BytesIO()
+    PILImage.new("RGB", (224, 224), (20, 120, 30)).save(picture, "PNG")
+    response = api.post(
+        f"{V1}/classify/general", {"files": [SimpleUploadedFile("green.png", picture.getvalue())]}
+    )
+
+    documented = Classification.model_validate(response.json()).model_dump(mode="json")
+    assert documented == response.json()
 
 
 def test_an_unknown_task_is_404_in_json(api):

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from tasks import keeping
+from tasks.api_schemas import Classification
 from tasks.models import UNSURE_MARGIN, Image, Task
 from tests.helpers import V1, add_pictures
 from tests.test_api_training import (
@@ -77,6 +78,19 @@ def test_the_daily_limit_says_why_a_photo_was_not_kept(api, trained, tmp_path, s
 
     assert [answer["kept"] is not None for answer in answers] == [True, False, False]
     assert answers[1]["not_kept"] == keeping.over_the_day(1)
+
+
+def test_an_answer_with_photos_kept_and_not_is_what_its_schema_documents(
+    api, trained, tmp_path, settings
+):
+    """Classify renders its answer as built, without django-ninja's validation."""
+    task, _ = trained
+    settings.VIZE_KEEP_PER_DAY = 1
+
+    answers = classify(api, task, sure_and_unsure_pictures(tmp_path)[:2], keep="all")
+
+    documented = Classification.model_validate({"images": answers}).model_dump(mode="json")
+    assert documented == {"images": answers}
 
 
 def test_keep_takes_none_unsure_or_all(api, trained, tmp_path):
