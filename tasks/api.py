@@ -642,12 +642,12 @@ def classification(request, images):
     return api.create_response(request, {"images": images}, status=200)
 
 
-def classified(name, prediction, run_code, threshold, kept=None):
-    """One image's answer; kept is what keeping did with it, where classify asked. The
-    codes are strings already: the renderer's encoder would convert them in Python."""
+def classified(name, prediction, run_code, threshold, outcome=None):
+    """One image's answer; outcome is what keeping did with it, where classify asked.
+    The codes are strings already: the renderer's encoder would convert them in Python."""
     scores = [{"category": c, "score": s} for c, s in prediction.scores if s >= threshold]
     label = prediction.label if scores and scores[0]["category"] == prediction.label else None
-    image = kept and kept.image
+    image = outcome and outcome.image
     return {
         "name": name,
         "label": label,
@@ -655,7 +655,7 @@ def classified(name, prediction, run_code, threshold, kept=None):
         "scores": scores,
         "run": run_code and str(run_code),
         "kept": image and str(image.code),
-        "not_kept": (kept and kept.refusal) or None,
+        "not_kept": (outcome and outcome.refusal) or None,
     }
 
 

@@ -89,6 +89,7 @@ def test_an_answer_with_photos_kept_and_not_is_what_its_schema_documents(
 
     answers = classify(api, task, sure_and_unsure_pictures(tmp_path)[:2], keep="all")
 
+    assert [answer["kept"] is not None for answer in answers] == [True, False]
     documented = Classification.model_validate({"images": answers}).model_dump(mode="json")
     assert documented == {"images": answers}
 
