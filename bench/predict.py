@@ -278,7 +278,7 @@ def int8(api, task, folder, paths, answers, rounds):
         rate = statistics.median(throughput(api, task, paths, 8) for _ in range(rounds))
         print(
             f"int8 served: floor {lowest:.1f} ms, 1 client median {median:.1f} ms "
-            f"({median / lowest:.2f} x its floor), 8 clients {rate:.1f} images/s; same "
+            f"({median / lowest:.3f} x its floor), 8 clients {rate:.1f} images/s; same "
             f"label as model.onnx for {same}/{len(answers)} val/ photos"
         )
     finally:
@@ -310,11 +310,11 @@ def main():
         median = 1000 * statistics.median(latencies)
         print(
             f"floor, one photo in this process on 1 thread: decode {decode:.1f} ms + resize "
-            f"{resize:.1f} ms + onnxruntime {run:.1f} ms = {lowest:.1f} ms"
+            f"{resize:.1f} ms + onnxruntime {run:.1f} ms = {lowest:.2f} ms"
         )
         print(
             f"single-image classify, 1 client, {len(latencies)} requests: "
-            f"median {median:.1f} ms ({median / lowest:.2f} x the floor), "
+            f"median {median:.2f} ms ({median / lowest:.3f} x the floor), "
             f"p95 {1000 * latencies[int(0.95 * len(latencies))]:.1f} ms"
         )
         for clients in (1, 4, 8):
