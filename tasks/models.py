@@ -6,7 +6,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from operator import attrgetter
 
 import numpy as np
@@ -81,7 +81,9 @@ def one_row(model, where, params, fields=None, joined=None, joined_fields=None):
 class RowReader:
     """How one_row selects fields of model and makes an instance of their values: made
     once per model, fields and database connection (each thread has its own, and the
-    database's converters are its methods)."""
+    database's converters are its methods). Kept for the most recent few hundred: a
+    server that starts a thread per request would otherwise keep every ended thread's
+    connection, and a reader for it, for good."""
 
     model: type
     table: str
@@ -90,7 +92,7 @@ class RowReader:
     column_converters: list  # (column, the ORM's converters of its values) for each field
 
     @classmethod
-    @cache
+    @lru_cache(maxsize=256)
     def of(cls, model, fields, operations):
         fields = tuple(f for f in model._meta.concrete_fields if f in fields or f.primary_key)
         table, quote = model._meta.db_table, operations.quote_name
