@@ -3,7 +3,7 @@ how soon the site recovers from it.
 
     python bench/load.py [--seconds 60] [--overload-seconds 30]
 
-Starts a site on embedded defaults (as `make run` does: gunicorn with 2 workers and
+Starts a site on embedded defaults (as `make run` does: granian with 2 workers and
 the RQ worker), uploads ../shared/datasets/hymenoptera/train through the JSON API and
 trains the default model (bench/predict.py's preparation). Each user is a thread with an
 API key of its own and a keep-alive connection, sending single-image classify requests
@@ -16,7 +16,7 @@ of the val/ photos back to back. Phases:
 
 Each phase prints requests per second (answered 200), p50/p95/p99 of the 200s, the
 time of the other answers (429/503 must come fast), errors and time-outs, and the
-memory of the web processes (gunicorn's master and workers) before and after.
+memory of the web processes (granian's server and workers) before and after.
 """
 
 import argparse
@@ -140,8 +140,8 @@ def ms(seconds):
 
 
 def web_memory(site):
-    """Resident memory of the site's gunicorn master and workers, in bytes. `serve`
-    starts gunicorn in a session of its own, which its workers share."""
+    """Resident memory of the site's granian server and workers, in bytes. `serve`
+    starts granian in a session of its own, which its workers share."""
     processes = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -155,7 +155,7 @@ def web_memory(site):
     masters = [
         pid
         for pid, (parent, _, cmdline, _) in processes.items()
-        if parent == site.pid and b"gunicorn" in cmdline
+        if parent == site.pid and b"granian" in cmdline
     ]
     return sum(rss for _, session, _, rss in processes.values() if session in masters)
 

@@ -81,7 +81,7 @@ class Api:
                 response = connection.getresponse()
                 return response.status, response.read()
             except (http.client.HTTPException, OSError):
-                # gunicorn closes a connection idle for two seconds; open a new one once.
+                # The server may close a connection left idle; open a new one once.
                 connection.close()
                 self.local.connection = None
                 if attempt == 2:

@@ -48,7 +48,7 @@ STALL = 180
 
 class MemoryWatch:
     """Peak RSS, sampled every interval seconds in a thread, of the site's web processes
-    (gunicorn's master and workers, summed: "web") and of each RQ worker's work-horses
+    (granian's server and workers, summed: "web") and of each RQ worker's work-horses
     (the children it forks for a job, summed: "training work-horse", "default
     work-horse"). RSS counts the pages a fork still shares with its parent."""
 
@@ -92,7 +92,7 @@ class MemoryWatch:
                 command = child.cmdline()
                 if "rqworker" in command:
                     group, members = f"{command[-1]} work-horse", child.children(recursive=True)
-                elif "gunicorn" in command:
+                elif "granian" in command:
                     group, members = "web", [child, *child.children(recursive=True)]
                 else:
                     continue  # the embedded Redis

@@ -21,7 +21,7 @@ found), the upload rate (photos/s) and the added / duplicate / rejected counts, 
 background embedding rate (counted in the database until every photo is embedded), for
 each mode the click to ready (created -> finished of the run; for accurate also its ratio
 to the budget) and the run's own accuracy, the grid page time (GET /tasks/<code>/, median
-of 5), and the peak RSS of the web processes (gunicorn's master and workers) and of each
+of 5), and the peak RSS of the web processes (granian's server and workers) and of each
 worker's work-horses, sampled every 0.2 s throughout: per phase, then overall.
 """
 

@@ -78,8 +78,8 @@ def served_model(run):
 def preload():
     """Load the models of the tasks' active runs, the newest first, as many as a
     process keeps, so that a new web process answers the first classify of each at the
-    usual speed (gunicorn calls this before a worker takes requests). A model that
-    fails to load is logged and left for its first classify to report."""
+    usual speed (vizeapp/web.py calls this before the process takes requests). A model
+    that fails to load is logged and left for its first classify to report."""
     runs = TrainingRun.objects.answering().filter(
         status=TrainingRun.Status.READY, task__active_run=F("pk")
     )

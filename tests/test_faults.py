@@ -1,5 +1,5 @@
 """Faults with real processes: `manage.py serve` on embedded defaults (SQLite, Redis,
-gunicorn and the worker), driven through the JSON API, and its work-horse, or the whole
+granian and the worker), driven through the JSON API, and its work-horse, or the whole
 worker, killed with SIGKILL in the middle of a training run."""
 
 import contextlib

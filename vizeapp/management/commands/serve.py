@@ -4,7 +4,7 @@ they share. Ctrl-C stops everything it started.
 
 A second copy on one machine needs a port and data of its own (`make run PORT=8001`
 from another clone, or VIZE_VAR_DIR=var-8001 in the same one): its var/ holds its
-database, its Redis socket and gunicorn's control socket."""
+database and its Redis socket."""
 
 import contextlib
 import os
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2)
         # More threads than cores: a request waiting for an inference slot waits inside
         # Django, where tasks/throttling.py can answer 503 at once when too many wait,
-        # instead of in gunicorn's queue where nobody can.
+        # instead of in granian's queue where nobody can.
         parser.add_argument("--threads", type=int, default=16)
 
     def handle(self, *args, bind, web_workers, threads, **options):
@@ -42,13 +42,12 @@ class Command(BaseCommand):
             children.append(embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, settings.VAR_DIR))
             self.stdout.write(f"Embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
         python = sys.executable
+        host, _, port = bind.rpartition(":")
         web = [
-            *(python, "-m", "gunicorn", "vizeapp.wsgi", f"--bind={bind}"),
-            "--config=python:vizeapp.gunicorn_conf",
-            *(f"--workers={web_workers}", f"--threads={threads}", "--timeout=300"),
-            "--access-logfile=-",
-            # Its own, not gunicorn's one per user: stopping one copy must not stop another.
-            f"--control-socket={settings.VAR_DIR / 'gunicorn.ctl'}",
+            *(python, "-m", "granian", "--interface=wsgi", "vizeapp.web:application"),
+            *(f"--host={host.strip('[]')}", f"--port={port}"),
+            *(f"--workers={web_workers}", f"--blocking-threads={threads}"),
+            *("--respawn-failed-workers", "--access-log"),
         ]
         # Each child leads a process group of its own: Ctrl-C reaches this command
         # alone, and stopping a group takes a child's own workers with it.
