@@ -142,3 +142,39 @@ def test_a_second_copy_on_the_same_data_is_refused_with_what_to_do(site, tmp_pat
     assert "Another copy of vizeapp is running" in second.stderr
     assert "VIZE_VAR_DIR" in second.stderr
     assert answering(port)
+
+
+def test_serving_on_a_port_another_server_listens_on_is_refused_with_what_to_do(tmp_path):
+    env = prepared_var(tmp_path / "var")
+    with socket.socket() as taken:
+        # As granian's own workers listen, each on a socket of its own sharing the port.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            [sys.executable, "manage.py", "serve"],
+            cwd=ROOT,
+            env={**env, "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert refused.returncode != 0
+    assert f"127.0.0.1:{port} is taken" in refused.stderr
+    assert "make run PORT=8001" in refused.stderr
+    assert not (tmp_path / "var" / "redis.sock").exists()  # it started nothing
+
+
+def test_a_bind_without_a_port_is_refused_with_the_form_it_takes(tmp_path):
+    env = prepared_var(tmp_path / "var")
+    refused = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--bind", "localhost"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert "--bind takes HOST:PORT, such as 127.0.0.1:8000" in refused.stderr

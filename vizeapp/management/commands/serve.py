@@ -9,6 +9,7 @@ database and its Redis socket."""
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=16)
 
     def handle(self, *args, bind, web_workers, threads, **options):
+        host, port = listening_address(bind)
         children = []
         if not os.environ.get("REDIS_URL"):
             if embedded_redis.answers(settings.EMBEDDED_REDIS_SOCKET):
@@ -42,12 +44,11 @@ class Command(BaseCommand):
             children.append(embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, settings.VAR_DIR))
             self.stdout.write(f"Embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
         python = sys.executable
-        host, _, port = bind.rpartition(":")
         web = [
             *(python, "-m", "granian", "--interface=wsgi", "vizeapp.web:application"),
-            *(f"--host={host.strip('[]')}", f"--port={port}"),
+            *(f"--host={host}", f"--port={port}"),
             *(f"--workers={web_workers}", f"--blocking-threads={threads}"),
-            *("--respawn-failed-workers", "--access-log"),
+            *("--respawn-failed-workers", "--workers-kill-timeout=10", "--access-log"),
         ]
         # Each child leads a process group of its own: Ctrl-C reaches this command
         # alone, and stopping a group takes a child's own workers with it.
@@ -79,6 +80,32 @@ class Command(BaseCommand):
             stop_group(child)
         if not stopping:
             sys.exit("A process of the site exited; everything was stopped.")
+
+
+def listening_address(bind):
+    """(address, port) of HOST:PORT as granian takes them, checked free. granian's
+    workers each listen with SO_REUSEPORT, so a second server on a port in use would not
+    fail as it starts: it would quietly take part of the first one's requests."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise CommandError(f"--bind takes HOST:PORT, such as 127.0.0.1:8000, not {bind!r}.")
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host.strip("[]"), int(port), type=socket.SOCK_STREAM
+        )[0]
+    except socket.gaierror as failure:
+        raise CommandError(f"--bind {bind}: {failure.strerror}.") from None
+    with socket.socket(family, kind) as probe:
+        # Connections of a server stopped a moment ago may linger on the port (TIME_WAIT).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as failure:
+            raise CommandError(
+                f"{bind} is taken ({failure.strerror}): stop what listens there, or serve "
+                "on another port: make run PORT=8001"
+            ) from None
+    return address[0], int(port)
 
 
 def stop_group(child, timeout=15):
