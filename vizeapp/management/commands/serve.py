@@ -29,7 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2)
         # More threads than cores: a request waiting for an inference slot waits inside
         # Django, where tasks/throttling.py can answer 503 at once when too many wait,
-        # instead of in granian's queue where nobody can.
+        # instead of in granian's queue where nobody can. (granian warns as it starts that
+        # this is many threads for few cores: it is meant.)
         parser.add_argument("--threads", type=int, default=16)
 
     def handle(self, *args, bind, web_workers, threads, **options):
