@@ -81,6 +81,12 @@ def site(serve, tmp_path):
     return serve(tmp_path / "var", port), port, tmp_path / "var"
 
 
+def serve_once(env, *arguments):
+    """`manage.py serve` run to its end, for the tests of what it refuses to start."""
+    command = [sys.executable, "manage.py", "serve", *arguments]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
 def answering(port):
     login = f"http://127.0.0.1:{port}/accounts/login/"
     return urllib.request.urlopen(login, timeout=2).status == 200
@@ -135,9 +141,7 @@ def test_a_second_copy_on_the_same_data_is_refused_with_what_to_do(site, tmp_pat
     _, port, var = site
     wait_for(lambda: answering(port))
     env = {**prepared_var(var), "PORT": str(free_port())}
-    second = subprocess.run(
-        [sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    second = serve_once(env)
     assert second.returncode != 0
     assert "Another copy of vizeapp is running" in second.stderr
     assert "VIZE_VAR_DIR" in second.stderr
@@ -152,14 +156,7 @@ def test_serving_on_a_port_another_server_listens_on_is_refused_with_what_to_do(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        refused = subprocess.run(
-            [sys.executable, "manage.py", "serve"],
-            cwd=ROOT,
-            env={**env, "PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        refused = serve_once({**env, "PORT": str(port)})
     assert refused.returncode != 0
     assert f"127.0.0.1:{port} is taken" in refused.stderr
     assert "make run PORT=8001" in refused.stderr
@@ -168,13 +165,6 @@ def test_serving_on_a_port_another_server_listens_on_is_refused_with_what_to_do(
 
 def test_a_bind_without_a_port_is_refused_with_the_form_it_takes(tmp_path):
     env = prepared_var(tmp_path / "var")
-    refused = subprocess.run(
-        [sys.executable, "manage.py", "serve", "--bind", "localhost"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    refused = serve_once(env, "--bind", "localhost")
     assert refused.returncode != 0
     assert "--bind takes HOST:PORT, such as 127.0.0.1:8000" in refused.stderr
