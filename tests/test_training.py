@@ -9,6 +9,7 @@ import django_rq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -292,11 +293,16 @@ def test_two_concurrent_presses_make_one_run(owner, training_queue):
 
     def press(client):
         barrier.wait()
-        statuses.append(
-            client.post(
-                reverse("tasks:train", args=[task.code]), {"base_model": "lite0"}
-            ).status_code
-        )
+        try:
+            statuses.append(
+                client.post(
+                    reverse("tasks:train", args=[task.code]), {"base_model": "lite0"}
+                ).status_code
+            )
+        finally:
+            # The test client leaves a thread's database connection open, and an open
+            # one keeps PostgreSQL from dropping the test database at the end.
+            connection.close()
 
     threads = [threading.Thread(target=press, args=(client,)) for client in clients]
     for thread in threads:
