@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tasks.near_copies import fingerprint
-from trainer.portable import to_rgb
+from trainer.portable import to_rgb, upright_rgb
 
 pillow_heif.register_heif_opener()
 
@@ -79,7 +79,7 @@ def decoded_photo(data: bytes, *, max_pixels: int) -> Image.Image:
     checks and reasons: a photo sent to be classified needs no thumbnail or
     fingerprint, and decoding it a second time to predict would cost as much again."""
     with opened(data, max_pixels) as image:
-        return to_rgb(ImageOps.exif_transpose(image))
+        return upright_rgb(image)
 
 
 @contextlib.contextmanager

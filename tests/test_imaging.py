@@ -5,8 +5,9 @@ import io
 import pytest
 from PIL import Image
 
-from tasks.imaging import ImageRejected, check_image
+from tasks.imaging import ImageRejected, check_image, decoded_photo
 from tests import images
+from trainer.portable import load_rgb
 
 
 def check(data, max_pixels=10_000_000):
@@ -103,3 +104,13 @@ def test_it_makes_a_thumbnail_no_larger_than_asked():
     checked = check(images.jpeg(size=(1200, 900)))
     assert Image.open(io.BytesIO(checked.thumbnail)).size == (256, 192)
     assert (checked.width, checked.height) == (1200, 900)
+
+
+def test_a_photo_sent_to_classify_decodes_as_the_model_zips_predict_py_decodes_it():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = images.encode(images.photo(1, size=(2600, 1900)), "JPEG", exif=exif.tobytes())
+    served = decoded_photo(data, max_pixels=50_000_000)
+    exported = load_rgb(io.BytesIO(data))
+    assert served.size == exported.size == (950, 1300)
+    assert served.tobytes() == exported.tobytes()

@@ -1,5 +1,6 @@
 """trainer/ on its own: real ImageNet weights, tiny synthetic tasks, no Django."""
 
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from skimage import data as skimage_data
 
 import trainer
+from tests import images
 from tests.images import picture
 from trainer import evaluation, heads, portable, predict, runtime
 from trainer.backbones import BASE_MODELS, FINAL_FEATURES
@@ -337,6 +339,43 @@ def test_images_are_read_only_in_the_photo_formats(tmp_path):
     Image.new("RGB", (8, 8), "red").save(path, "PCX")
     with pytest.raises(UnidentifiedImageError):
         portable.load_rgb(path)
+
+
+def large_photo(format, **options):
+    return io.BytesIO(images.encode(images.photo(0, size=(2600, 1900)), format, **options))
+
+
+@pytest.mark.parametrize(
+    ("format", "decoded"),
+    # A half keeps 950 pixels of the shorter side; a quarter would keep 475, too few.
+    [("JPEG", (1300, 950)), ("PNG", (2600, 1900))],  # only a JPEG decodes at a fraction
+)
+def test_a_large_jpeg_decodes_at_the_smallest_fraction_that_keeps_what_the_models_need(
+    format, decoded
+):
+    assert portable.load_rgb(large_photo(format)).size == decoded
+
+
+def test_a_large_jpeg_decoded_at_a_fraction_stands_upright_by_its_exif():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to show
+    assert portable.load_rgb(large_photo("JPEG", exif=exif.tobytes())).size == (950, 1300)
+
+
+def test_a_jpeg_decoded_at_a_fraction_gives_the_network_nearly_the_whole_photos_input():
+    whole = portable.to_rgb(Image.open(large_photo("JPEG", quality=90)))
+    preprocessing = BASE_MODELS["lite2"].preprocessing
+    drafted = portable.to_input(portable.load_rgb(large_photo("JPEG", quality=90)), preprocessing)
+    difference = np.abs(drafted - portable.to_input(whole, preprocessing))
+    assert difference.mean() < 0.005  # in standard deviations: a grey level is 0.016
+    assert difference.max() < 0.1
+
+
+def test_every_base_model_resizes_photos_decoded_with_at_least_twice_its_pixels():
+    assert all(
+        2 * base.preprocessing.resize_to <= portable.DECODED_SHORTER_SIDE
+        for base in BASE_MODELS.values()
+    )
 
 
 def test_a_carried_head_choice_is_used_without_choosing_again(pictures, model_cache, tmp_path):
