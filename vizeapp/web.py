@@ -3,6 +3,7 @@ application, in a process that has loaded the models of the tasks' active runs b
 takes requests, so that the first classify of each costs what every other does, not a
 model load. granian imports this in each of its worker processes."""
 
+import gc
 import logging
 
 from django.db import DatabaseError, connections
@@ -27,3 +28,7 @@ def load_models_ahead():
 
 
 load_models_ahead()
+# What is loaded by now (Django, the models, their libraries: about 110,000 objects) lives
+# as long as the process: the collector's full passes leave it alone. Each pass over it
+# held up a classify by about 70 ms, every thousand or so requests.
+gc.freeze()
