@@ -21,7 +21,7 @@ import trainer
 from tests.helpers import V1
 from tests.images import encode, picture
 from tests.test_watson import V3, VERSION, basic
-from trainer import coreml, export, finetune, formats, networks, predict
+from trainer import coreml, export, finetune, formats, networks, portable, predict
 from trainer.backbones import BASE_MODELS, Preprocessing
 from trainer.files import (
     COREML_FILE,
@@ -322,6 +322,15 @@ def test_the_zip_of_a_run_serving_int8_runs_int8_in_its_predict_py(fast_model, t
     )
     with zipfile.ZipFile(package) as archive:
         assert json.loads(archive.read("model.json"))["served"] == INT8_MODEL_FILE
+
+
+def test_the_zip_says_how_far_a_large_jpeg_decodes_as_its_predict_py_does(fast_model, tmp_path):
+    folder, _ = fast_model
+    with zipfile.ZipFile(export.package(folder, tmp_path / "m.zip", "Shapes", 0.5)) as archive:
+        preprocessing = json.loads(archive.read("preprocess.json"))
+        card = archive.read("model_card.md").decode()
+    assert preprocessing["decoded_shorter_side"] == portable.DECODED_SHORTER_SIDE
+    assert "`decoded_shorter_side` pixels of its shorter side" in card
 
 
 def test_every_file_of_the_zip_unpacks_readable_by_anyone(fast_model, tmp_path):
