@@ -28,7 +28,7 @@ def load_models_ahead():
 
 
 load_models_ahead()
-# What is loaded by now (Django, the models, their libraries: about 110,000 objects) lives
-# as long as the process: the collector's full passes leave it alone. Each pass over it
-# held up a classify by about 70 ms, every thousand or so requests.
+# What is loaded by now (Django, the models, their libraries: about 107,000 objects) lives
+# as long as the process: the collector's full passes leave it alone. A pass over it held
+# a classify up by 69 ms; such passes came once in a few thousand requests.
 gc.freeze()
