@@ -15,7 +15,7 @@ import trainer
 from tests import images
 from tests.images import picture
 from trainer import evaluation, heads, portable, predict, runtime
-from trainer.backbones import BASE_MODELS, FINAL_FEATURES
+from trainer.backbones import BASE_MODELS, FINAL_FEATURES, Preprocessing
 from trainer.files import MODEL_FILE, TORCHSCRIPT_FILE
 
 
@@ -332,6 +332,20 @@ def test_a_fine_tuned_network_exports_to_onnx_and_torchscript_that_answer_as_tor
         scripted_scores = scripted(torch.from_numpy(pixels)).numpy()
     assert np.abs(onnx_scores - torch_scores).max() < 1e-4
     assert np.abs(scripted_scores - torch_scores).max() < 1e-5
+
+
+def test_the_network_input_is_the_centre_crop_normalised_channel_by_channel():
+    # Columns 0-9 are black and 10-19 white; the centre crop of 4 keeps 8-11.
+    image = Image.new("RGB", (20, 10), (255, 255, 255))
+    image.paste((0, 0, 0), (0, 0, 10, 10))
+    preprocessing = Preprocessing(
+        size=4, resize_to=10, interpolation="bilinear", mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0)
+    )
+    pixels = portable.to_input(image, preprocessing)
+    assert pixels.dtype == np.float32 and pixels.shape == (3, 4, 4)
+    assert pixels.flags.c_contiguous  # onnxruntime takes it without a copy
+    np.testing.assert_allclose(pixels[:, :, 0], [[-1.0] * 4, [-1.0] * 4, [0.0] * 4])
+    np.testing.assert_allclose(pixels[:, :, 3], [[1.0] * 4, [3.0] * 4, [0.5] * 4])
 
 
 def test_images_are_read_only_in_the_photo_formats(tmp_path):

@@ -80,11 +80,14 @@ def to_input(image, preprocessing):
     left = (resized.width - size) // 2
     top = (resized.height - size) // 2
     crop = resized.crop((left, top, left + size, top + size))
-    pixels = np.asarray(crop, dtype=np.float32) / 255.0
-    pixels = (pixels - np.array(preprocessing.mean, np.float32)) / np.array(
-        preprocessing.std, np.float32
-    )
-    return pixels.transpose(2, 0, 1)
+    # Channels first while still 8-bit, then the arithmetic in place: the same float32
+    # operations as the formula, in one contiguous array that onnxruntime takes as it
+    # is, at a third of the time (bench/predict.py's resize).
+    pixels = np.asarray(crop).transpose(2, 0, 1).astype(np.float32, order="C")
+    pixels /= 255.0
+    pixels -= np.array(preprocessing.mean, np.float32)[:, None, None]
+    pixels /= np.array(preprocessing.std, np.float32)[:, None, None]
+    return pixels
 
 
 def session(path, threads=None, providers=("CPUExecutionProvider",)):
