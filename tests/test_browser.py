@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests import images
 
@@ -39,6 +40,10 @@ def page(live_server, monkeypatch, browser_locale):
         page.on("pageerror", lambda error: errors.append(error))
         yield page
         browser.close()
+        # Django's connections belong to a context, and test code run while Playwright's
+        # loop runs gets one of its own: closed here, or its session outlives the test
+        # database (whose drop then fails on PostgreSQL).
+        connections.close_all()
     assert errors == []
 
 
