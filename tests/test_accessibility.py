@@ -5,7 +5,6 @@ page and the preview."""
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from tasks.models import Task
 from tests import test_browser
@@ -34,7 +33,6 @@ def violations(page):
 def signed_in(page, trained):
     """The page, signed in as the owner of a trained task: (page, task)."""
     task = Task.objects.get(code=trained[0])
-    connections.close_all()  # left open, this thread's session outlives the test database
     page.goto("/accounts/login/")
     page.fill("#id_username", "owner")
     page.fill("#id_password", "a long owner passphrase")

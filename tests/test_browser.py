@@ -138,7 +138,6 @@ def test_dragging_the_selection_onto_a_category_moves_it(page, db):
 
 
 def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
-    from django.db import connections
 
     from tasks.models import Category, Image
 
@@ -150,7 +149,6 @@ def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
     first, second, third = Image.objects.order_by("-id")  # as the grid shows them
     for image, category, score in ((first, bees, 0.6), (second, bees, 0.97), (third, ants, 0.5)):
         Image.objects.filter(pk=image.pk).update(suggestion=category, suggestion_score=score)
-    connections.close_all()  # left open, this thread's session outlives the test database
     page.reload()
     assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "bees · 60 %"
 
@@ -165,7 +163,6 @@ def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
 
 
 def test_a_suspected_mislabel_is_fixed_with_the_key_a_and_an_outlier_kept_with_k(page, db):
-    from django.db import connections
 
     from tasks.models import Category, Image
 
@@ -177,7 +174,6 @@ def test_a_suspected_mislabel_is_fixed_with_the_key_a_and_an_outlier_kept_with_k
     suspected, far, _ = Image.objects.order_by("-id")
     Image.objects.filter(pk=suspected.pk).update(suggestion=bees, suggestion_score=0.9)
     Image.objects.filter(pk=far.pk).update(outlier_score=2.5)
-    connections.close_all()  # left open, this thread's session outlives the test database
     page.reload()
     open_view(page, "#sidebar a:has-text('Suspected mislabels')")
     assert page.text_content("#tiles .tile >> nth=0 >> .suggestion") == "→ bees · 90 %"

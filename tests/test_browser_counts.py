@@ -3,7 +3,6 @@ without a reload, the run page's heading following its poll, Add to on the previ
 mistake moved from the run page."""
 
 import pytest
-from django.db import connections
 
 from tasks.models import Task
 from tests import images
@@ -66,12 +65,10 @@ def test_the_counts_follow_two_drops_that_end_together(page, db):
 def test_the_run_pages_heading_follows_the_stage(page, db):
     sign_up_and_create_task(page, ["ants", "bees"])
     run = Task.objects.get().runs.create(base_model="lite0", mode="fast", status="queued")
-    connections.close_all()  # left open, this thread's session outlives the test database
     page.goto(run.get_absolute_url())
     assert page.inner_text("h1") == "Queued"
     assert run.claim()
     assert run.report("fitting", 85, 3)
-    connections.close_all()
     page.wait_for_function("document.querySelector('h1').textContent === 'Fitting the model'")
     assert page.inner_text("#run-progress .percent").startswith("85 %")
 
@@ -97,7 +94,6 @@ def test_a_mistake_moved_on_the_run_page_says_where_it_sits_now(page, db):
             }
         ],
     )
-    connections.close_all()
     page.goto(run.get_absolute_url())
     mistake = f"#mistake-{mistaken.code}"
     assert "looks like bees · 87 %" in page.inner_text(mistake)
@@ -119,7 +115,6 @@ def sign_in_as_owner(page):
 
 def test_add_to_on_the_preview_counts_and_a_second_category_moves_the_photo(page, trained):
     task_code, _ = trained
-    connections.close_all()
     sign_in_as_owner(page)
     page.goto(f"/tasks/{task_code}/preview/")
     assert count_of(page, "discs") == "6"

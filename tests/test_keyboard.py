@@ -3,7 +3,6 @@ driven by Playwright): the grid's cursor, selection, moves and deletes by key, t
 larger view, and the Undo of the notice a move or delete leaves."""
 
 import pytest
-from django.db import connections
 
 from tasks.models import Category, Image, Task
 from tests import test_browser
@@ -19,14 +18,12 @@ def grid_of(page, count, categories=("ants", "bees")):
     """Sign up, make a task of these categories, put count photos in the first."""
     sign_up_and_create_task(page, categories)
     add_images(Task.objects.get(), Category.objects.get(name=categories[0]), count)
-    connections.close_all()  # left open, this thread's session outlives the test database
     page.reload()
     page.wait_for_function(f"document.querySelectorAll('#tiles .tile').length === {count}")
 
 
 def category_of(name):
     category = Image.objects.get(original_name=name).category.name
-    connections.close_all()  # as in grid_of
     return category
 
 
