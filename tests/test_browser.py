@@ -138,7 +138,6 @@ def test_dragging_the_selection_onto_a_category_moves_it(page, db):
 
 
 def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
-
     from tasks.models import Category, Image
 
     sign_up_and_create_task(page, ["ants", "bees"])
@@ -163,7 +162,6 @@ def test_suggestions_are_accepted_with_the_key_a_and_above_a_score(page, db):
 
 
 def test_a_suspected_mislabel_is_fixed_with_the_key_a_and_an_outlier_kept_with_k(page, db):
-
     from tasks.models import Category, Image
 
     sign_up_and_create_task(page, ["ants", "bees"])

@@ -80,9 +80,9 @@ def to_input(image, preprocessing):
     left = (resized.width - size) // 2
     top = (resized.height - size) // 2
     crop = resized.crop((left, top, left + size, top + size))
-    # Channels first while still 8-bit, then the arithmetic in place: the same float32
-    # operations as the formula, in one contiguous array that onnxruntime takes as it
-    # is, at a third of the time (bench/predict.py's resize).
+    # Channels first while still 8-bit, then the arithmetic in place: the formula's own
+    # float32 operations, so the very same values, in one contiguous array that
+    # onnxruntime takes without a copy, in about a third of the formula's time.
     pixels = np.asarray(crop).transpose(2, 0, 1).astype(np.float32, order="C")
     pixels /= 255.0
     pixels -= np.array(preprocessing.mean, np.float32)[:, None, None]
