@@ -25,7 +25,7 @@ from django.utils.translation import gettext
 from tasks import datasets, near_copies
 from tasks.fetching import FetchRefused, fetch_image
 from tasks.imaging import ImageRejected, check_image, decoded_photo
-from tasks.models import Image, delete_files
+from tasks.models import Image, NearCopies, delete_files
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -137,15 +137,18 @@ def import_files(task, files, *, category=None, folders_as_categories=False, lim
     """
     limits = limits or Limits.from_settings()
     report = ImportReport()
+    copies = NearCopies(task)
     for upload in files:
         if is_zip(upload):
-            import_zip(task, upload, category, folders_as_categories, limits, report)
+            import_zip(task, upload, category, folders_as_categories, limits, report, copies)
         elif upload.size > limits.image_bytes:
             report.files.append(
                 FileOutcome(upload.name, "rejected", too_large(upload.size, limits))
             )
         else:
-            report.files.append(import_image(task, upload.name, upload.read(), category, limits))
+            report.files.append(
+                import_image(task, upload.name, upload.read(), category, limits, copies)
+            )
     return report
 
 
@@ -277,7 +280,9 @@ def too_large(size, limits):
     }
 
 
-def import_image(task, name, data, category, limits):
+def import_image(task, name, data, category, limits, copies):
+    """Store one photo of an upload in task; copies is the upload's NearCopies, shared by
+    all its photos."""
     name = printable(name)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = task.images.filter(sha256=sha256).select_related("category").first()
@@ -305,7 +310,7 @@ def import_image(task, name, data, category, limits):
         return FileOutcome(name, "rejected", reason)
     fingerprint = checked.fingerprint
     phash = None if fingerprint is None else near_copies.perceptual_hash(fingerprint)
-    copy_of = task.images.near_copy_of(fingerprint)
+    copy_of = copies.copy_of(fingerprint)
     try:
         with transaction.atomic():
             image = task.images.create(
@@ -366,7 +371,7 @@ def write_once(name, data):
     return True
 
 
-def import_zip(task, upload, category, folders_as_categories, limits, report):
+def import_zip(task, upload, category, folders_as_categories, limits, report, copies):
     archive = ZipUpload(upload, limits)
     if archive.refusal:
         report.files.append(FileOutcome(upload.name, "rejected", archive.refusal))
@@ -386,7 +391,7 @@ def import_zip(task, upload, category, folders_as_categories, limits, report):
             folder = category_folder(path, strip)
             if folder:
                 target = categories.of(folder)
-        report.files.append(import_image(task, name, data, target, limits))
+        report.files.append(import_image(task, name, data, target, limits, copies))
 
 
 def labels_file(paths, strip):

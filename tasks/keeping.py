@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tasks import imports, runs
-from tasks.models import UNSURE_MARGIN, Image
+from tasks.models import UNSURE_MARGIN, Image, NearCopies
 
 NOTHING, UNSURE, EVERYTHING = "none", "unsure", "all"
 KEEP_CHOICES = (NOTHING, UNSURE, EVERYTHING)
@@ -43,6 +43,7 @@ def keep(task, answers, which):
         - task.images.filter(kept_at__gte=timezone.now() - timedelta(days=1)).count()
     )
     categories = {category.name: category for category in task.categories.all()}
+    copies = NearCopies(task)
     outcomes = []
     for answer in answers:
         if not answer.predictions or (which == UNSURE and not is_unsure(answer.predictions[0])):
@@ -51,7 +52,7 @@ def keep(task, answers, which):
             outcomes.append(Kept(refusal=over_the_day(settings.VIZE_KEEP_PER_DAY)))
         else:
             outcome = imports.import_image(
-                task, answer.sent.name, answer.sent.image.getvalue(), None, limits
+                task, answer.sent.name, answer.sent.image.getvalue(), None, limits, copies
             )
             if outcome.outcome == "added":
                 room -= 1

@@ -541,21 +541,6 @@ class ImageQuerySet(models.QuerySet):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(statement, [(*values, image) for image, *values in suggestions])
 
-    def near_copy_of(self, fingerprint):
-        """The image among these that a photo of this fingerprint is a near-copy of
-        (tasks/near_copies.py), the likest; None for none, or for no fingerprint."""
-        if fingerprint is None:
-            return None
-        rows = self.exclude(perceptual_hash=None).values_list("id", "perceptual_hash")
-        ids, hashes = np.array(list(rows), dtype=np.int64).reshape(-1, 2).T
-        nearest = ids[near_copies.candidates(fingerprint, hashes)].tolist()
-        if not nearest:
-            return None
-        found = self.select_related("category").in_bulk(nearest)
-        others = [found[pk] for pk in nearest if pk in found]
-        likest = near_copies.likest_copy(fingerprint, [bytes(o.fingerprint) for o in others])
-        return None if likest is None else others[likest]
-
     def delete_with_files(self):
         """Delete these images and, once that has committed, their stored files."""
         names = []
@@ -581,6 +566,41 @@ def ranked_after(rank, value, last_id, ascending):
         return Q(**{rank: None}, id__lt=last_id)
     beyond = f"{rank}__gt" if ascending else f"{rank}__lt"
     return Q(**{beyond: value}) | Q(**{rank: value}, id__lt=last_id) | Q(**{rank: None})
+
+
+class NearCopies:
+    """Which of a task's images each photo of an upload is a near-copy of
+    (tasks/near_copies.py), asked photo by photo. The images' hashes are read at the
+    first photo, then only those of images stored since: read whole for every photo, at
+    20,000 photos they took 30 ms of the 41 each photo's lookup cost, and storing a photo
+    took 54 to 68 ms instead of 14 to 15. An image stored out of its id's order while
+    the upload runs (brought back from deletion, or committed late by a concurrent
+    upload) can go unseen by it."""
+
+    def __init__(self, task):
+        self.images = task.images
+        self.ids = self.hashes = np.empty(0, dtype=np.int64)
+
+    def copy_of(self, fingerprint):
+        """The image a photo of this fingerprint is a near-copy of, the likest; None for
+        none, or for no fingerprint."""
+        if fingerprint is None:
+            return None
+        self.read_stored_since()
+        nearest = self.ids[near_copies.candidates(fingerprint, self.hashes)].tolist()
+        if not nearest:
+            return None
+        found = self.images.select_related("category").in_bulk(nearest)
+        others = [found[pk] for pk in nearest if pk in found]  # not deleted since
+        likest = near_copies.likest_copy(fingerprint, [bytes(o.fingerprint) for o in others])
+        return None if likest is None else others[likest]
+
+    def read_stored_since(self):
+        newer = self.images.filter(id__gt=self.ids.max(initial=0)).exclude(perceptual_hash=None)
+        rows = newer.values_list("id", "perceptual_hash")
+        ids, hashes = np.array(list(rows), dtype=np.int64).reshape(-1, 2).T
+        self.ids = np.concatenate([self.ids, ids])
+        self.hashes = np.concatenate([self.hashes, hashes])
 
 
 class ImageManager(models.Manager.from_queryset(ImageQuerySet)):

@@ -1,11 +1,15 @@
 """Near-copies of a photo already in the task: told at upload, grouped, shown on the
 duplicates page and through the API, and kept on one side of an evaluation split."""
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image
 
-from tasks import imports, jobs
+from tasks import imports, jobs, near_copies
+from tasks.models import NearCopies
 from tests.helpers import V1
 from tests.images import copies_of, encode, photo
 
@@ -74,6 +78,33 @@ def test_copies_of_one_photo_share_its_group(task, bee):
     bee.refresh_from_db()
     groups = {outcome.image.duplicate_group for outcome in report.added}
     assert groups == {bee.pk} and bee.duplicate_group == bee.pk
+
+
+def test_a_copy_of_a_photo_sent_earlier_in_the_same_upload_is_told(task):
+    first, copy = upload(
+        task,
+        ("bee2.png", encode(photo(2), "PNG")),
+        ("bee2_small.jpg", copies_of(photo(2))["resized"]),
+    ).added
+    assert copy.copy_of == first.image
+
+
+def fingerprint(data):
+    return near_copies.fingerprint(Image.open(io.BytesIO(data)))
+
+
+def test_an_upload_sees_a_photo_another_upload_stored_while_it_ran(task, bee):
+    copies = NearCopies(task)
+    assert copies.copy_of(fingerprint(copies_of(photo(1))["resized"])) == bee
+    other = upload(task, ("bee2.png", encode(photo(2), "PNG"))).added[0].image
+    assert copies.copy_of(fingerprint(copies_of(photo(2))["resized"])) == other
+
+
+def test_a_photo_deleted_while_an_upload_runs_is_no_longer_copied(task, bee):
+    copies = NearCopies(task)
+    assert copies.copy_of(fingerprint(copies_of(photo(1))["cropped"])) == bee
+    task.images.filter(pk=bee.pk).discard()
+    assert copies.copy_of(fingerprint(copies_of(photo(1))["resized"])) is None
 
 
 def test_a_run_trains_on_the_groups_of_its_photos(task, bee):
