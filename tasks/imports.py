@@ -289,6 +289,7 @@ def import_image(task, name, data, category, limits, copies):
     if existing:
         return duplicate_of(name, existing)
     if revived := deleted_copy_back(task, sha256, name, category):
+        copies.brought_back(revived)
         return FileOutcome(name, "added", image=revived)
     try:
         checked = check_image(

@@ -107,6 +107,18 @@ def test_a_photo_deleted_while_an_upload_runs_is_no_longer_copied(task, bee):
     assert copies.copy_of(fingerprint(copies_of(photo(1))["resized"])) is None
 
 
+def test_a_copy_of_a_photo_the_same_upload_brought_back_from_deletion_is_told(task, bee):
+    upload(task, ("other.png", encode(photo(3), "PNG")))
+    task.images.filter(pk=bee.pk).discard()
+    report = upload(
+        task,
+        ("bee2.png", encode(photo(2), "PNG")),
+        ("bee1.png", encode(photo(1), "PNG")),
+        ("bee1_small.jpg", copies_of(photo(1))["resized"]),
+    )
+    assert report.files[2].copy_of == bee
+
+
 def test_a_run_trains_on_the_groups_of_its_photos(task, bee):
     copy = upload(task, ("copy.jpg", copies_of(photo(1))["mirrored"])).added[0].image
     other = upload(task, ("other.png", encode(photo(2), "PNG"))).added[0].image
