@@ -23,8 +23,7 @@ def grid_of(page, count, categories=("ants", "bees")):
 
 
 def category_of(name):
-    category = Image.objects.get(original_name=name).category.name
-    return category
+    return Image.objects.get(original_name=name).category.name
 
 
 def focused(page, script):
